@@ -1,0 +1,98 @@
+"""Where a number came from: code version, package versions, device, time; and atomic writes.
+
+Every table, figure and run record in ``results/`` carries :func:`provenance` so a reader can
+tell which commit, device and environment produced it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["provenance", "git_commit", "device_name", "atomic_write_text", "atomic_write_bytes",
+           "write_json", "REPO_ROOT"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
+    """``<sha>`` of HEAD, with ``+dirty`` when tracked files under sccnb/ or notebooks/ differ
+    from it (results/ changes don't count); ``"unknown"`` outside a git checkout."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, check=True,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "sccnb", "notebooks", "Makefile"], cwd=repo, check=True,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_name(device: str | None = None) -> str:
+    """Human-readable name of the device that computes: the GPU's name, or the CPU model with the
+    number of threads torch uses."""
+    import torch
+
+    dev = torch.device(device) if device else torch.device(
+        "cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    model = platform.processor() or "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({torch.get_num_threads()} threads)"
+
+
+def provenance(device: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The record every result carries: commit, time, device, Python/torch/numpy versions."""
+    import numpy
+    import torch
+
+    return {
+        "commit": git_commit(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": device_name(device),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        **extra,
+    }
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``, so a
+    reader never sees a half-written file and a crash leaves the old file (or none)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")

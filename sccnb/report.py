@@ -1,0 +1,63 @@
+"""Writing tables and figures under ``results/<profile>/`` with their provenance.
+
+A table is written three ways, each atomically (no half-written file survives a failure):
+``tables/<name>.csv`` (machine-readable, one row per line of the table), ``tables/<name>.md``
+(title, the table, notes, provenance) and ``tables/<name>.json`` (title, notes, provenance and
+the parameters that made it). Figures go to ``figures/<name>.png``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .provenance import atomic_write_bytes, atomic_write_text, write_json
+
+__all__ = ["write_table", "save_figure", "fmt"]
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """Format a number for Markdown: fixed digits, '—' for missing."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, title: str,
+                provenance: dict[str, Any], notes: list[str] | tuple[str, ...] = (),
+                digits: int | dict[str, int] = 2) -> dict[str, Path]:
+    """Write ``df`` as ``<out_dir>/tables/<name>.{csv,md,json}``; returns the three paths.
+
+    ``digits`` sets the Markdown precision (one value, or per column); the CSV keeps full
+    precision.
+    """
+    tables = Path(out_dir) / "tables"
+    csv_path, md_path, json_path = (tables / f"{name}.{ext}" for ext in ("csv", "md", "json"))
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    shown = df.copy()
+    for col in shown.columns:
+        d = digits.get(col, 2) if isinstance(digits, dict) else digits
+        shown[col] = [fmt(v, d) for v in shown[col]]
+    md = [f"# {title}", "", shown.to_markdown(index=False), ""]
+    if notes:
+        md += [f"- {n}" for n in notes] + [""]
+    prov = ", ".join(f"{k}: {v}" for k, v in provenance.items() if not isinstance(v, dict))
+    md += [f"<sub>Provenance — {prov}</sub>", ""]
+    atomic_write_text(csv_path, buf.getvalue())
+    atomic_write_text(md_path, "\n".join(md))
+    write_json(json_path, {"title": title, "notes": list(notes), "provenance": provenance,
+                           "columns": list(df.columns), "rows": len(df)})
+    return {"csv": csv_path, "md": md_path, "json": json_path}
+
+
+def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150) -> Path:
+    """Save a matplotlib figure to ``<out_dir>/figures/<name>.png`` atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return atomic_write_bytes(Path(out_dir) / "figures" / f"{name}.png", buf.getvalue())

@@ -1,0 +1,57 @@
+"""Table 4: efficiency -- parameters, multiply-adds and runtime of SCC and the FC baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import paper
+from ..efficiency import efficiency_report
+from ..provenance import provenance
+from ..report import write_table
+
+__all__ = ["run"]
+
+
+def run(out_dir: str | Path, *, device: str = "auto", input_size: int = 256, repeats: int = 20,
+        batch: int | None = None, layout: str = "wflw98") -> pd.DataFrame:
+    """Measure both models and write ``tables/table4.{csv,md,json}`` under ``out_dir``."""
+    rep = efficiency_report(layout, input_size, device, repeats, batch)
+    cfg, models = rep["config"], rep["models"]
+    ref = paper.TABLE4["scc"]
+    rows = []
+    for name, label in (("scc", "SCC (full model)"), ("fc", "ResNet34 + FC baseline")):
+        m = models[name]
+        row = {
+            "model": label,
+            "params_M_paper": ref["params_m"] if name == "scc" else None,
+            "params_M_ours": m["params_m"],
+            "GMACs_paper": ref["gmacs"] if name == "scc" else None,
+            "GMACs_ours": m["gmacs"],
+            "batch1_ms_paper_1080Ti": ref["runtime_ms"] if name == "scc" else None,
+            "batch1_ms_ours": m["latency_ms"],
+            f"img_per_s_ours_batch{cfg['batch']}": m["throughput"],
+        }
+        if "latency_ms_bf16_graph" in m:
+            row["batch1_ms_ours_bf16_cudagraph"] = m["latency_ms_bf16_graph"]
+            row[f"img_per_s_ours_bf16_batch{cfg['batch']}"] = m["throughput_bf16"]
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    prov = provenance(cfg["device"], layout=layout, input_size=input_size, repeats=repeats,
+                      batch=cfg["batch"], threads=cfg["threads"])
+    scc, fc = models["scc"], models["fc"]
+    notes = [
+        f"Counts for {cfg['num_landmarks']} landmarks at {input_size}×{input_size}; GMACs = "
+        "torch.utils.flop_counter FLOPs / 2 (the paper's 'FLOPS (G)' are multiply-adds).",
+        f"Params ours vs paper: {scc['params_m'] / ref['params_m'] - 1:+.1%}; GMACs ours vs "
+        f"paper: {scc['gmacs'] / ref['gmacs'] - 1:+.1%}.",
+        f"Timings: median of {repeats} runs on {prov['device']}; the paper timed a GTX 1080 Ti, "
+        "so compare the ratio, not the milliseconds: SCC / FC batch-1 latency = "
+        f"{scc['latency_ms'] / fc['latency_ms']:.2f}×.",
+    ]
+    title = f"Table 4 — efficiency ({cfg['num_landmarks']} landmarks, {input_size}², {cfg['device']})"
+    write_table(df, out_dir, "table4", title=title, provenance=prov, notes=notes,
+                digits={"params_M_paper": 2, "params_M_ours": 2, "GMACs_paper": 3,
+                        "GMACs_ours": 3})
+    return df
