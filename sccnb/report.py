@@ -30,17 +30,19 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, title: str,
                 provenance: dict[str, Any], notes: list[str] | tuple[str, ...] = (),
-                digits: int | dict[str, int] = 2) -> dict[str, Path]:
+                digits: int | dict[str, int] = 2, display: pd.DataFrame | None = None
+                ) -> dict[str, Path]:
     """Write ``df`` as ``<out_dir>/tables/<name>.{csv,md,json}``; returns the three paths.
 
     ``digits`` sets the Markdown precision (one value, or per column); the CSV keeps full
-    precision.
+    precision. ``display`` is an optional other view for the Markdown (e.g. a wide pivot of a
+    long, numeric CSV).
     """
     tables = Path(out_dir) / "tables"
     csv_path, md_path, json_path = (tables / f"{name}.{ext}" for ext in ("csv", "md", "json"))
     buf = io.StringIO()
     df.to_csv(buf, index=False)
-    shown = df.copy()
+    shown = (df if display is None else display).copy()
     for col in shown.columns:
         d = digits.get(col, 2) if isinstance(digits, dict) else digits
         shown[col] = [fmt(v, d) for v in shown[col]]

@@ -1,0 +1,152 @@
+"""Evaluation: predictions -> a tidy per-image table -> NME / FR@0.1 / AUC@0.1 per subset.
+
+NME is computed in the crop frame. Crops are similarity transforms of the photos (one uniform
+scale and a shift), so the normalised error is the same as in the original image; errors are
+normalised by the ground truth's inter-ocular distance (outer eye corners: WFLW 60/72, 300-W
+36/45, COFW 8/9 -- :mod:`sccnb.layouts`).
+
+Per-image tables (one row per test image: name, NME, subset flags, dataset, split) are saved with
+the run as ``predictions_<split>.csv``; the summaries in ``metrics.json``. Tables 1-3 read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data.datasets import DATASETS
+from .metrics import nme, summarise
+from .provenance import atomic_write_bytes, atomic_write_text, write_json
+from .runs import Run, default_runs_root
+
+__all__ = ["per_image_table", "summarise_table", "evaluate_run", "evaluate_crops",
+           "mean_shape_baseline", "subset_columns"]
+
+REF = 256  # the model's output frame
+
+
+def subset_columns(crops) -> dict[str, np.ndarray]:
+    """Subset flags of a test CropSet as columns: WFLW's six subsets (from the official subset
+    lists when present, else from the attribute flags), 300-W common/challenging, and per-face
+    occlusion where the format has per-point flags."""
+    attrs = crops.attributes
+    cols: dict[str, np.ndarray] = {}
+    wflw = dict(largepose="pose", expression="expression", illumination="illumination",
+                makeup="makeup", occlusion="occlusion", blur="blur")
+    for subset, flag in wflw.items():
+        if f"subset_{subset}" in attrs:
+            cols[subset] = np.asarray(attrs[f"subset_{subset}"], bool)
+        elif flag in attrs:
+            cols[subset] = np.asarray(attrs[flag], bool)
+    for name in ("common", "challenging"):
+        if name in attrs:
+            cols[name] = np.asarray(attrs[name], bool)
+    return cols
+
+
+def per_image_table(pred: np.ndarray, crops, ref_size: int = REF) -> pd.DataFrame:
+    """One row per image: name, nme (fraction), the subset flags, dataset, split."""
+    errors = nme(pred, crops.shapes_in(ref_size), crops.layout)
+    df = pd.DataFrame({"name": crops.names, "nme": errors})
+    for col, flags in subset_columns(crops).items():
+        df[col] = flags
+    df["dataset"], df["split"] = crops.dataset, crops.split
+    return df
+
+
+def summarise_table(df: pd.DataFrame, threshold: float = 0.1) -> dict[str, dict]:
+    """Summary of the whole table ("full") and of every boolean subset column with members."""
+    out = {"full": summarise(df["nme"], threshold)}
+    for col in df.columns:
+        if df[col].dtype == bool and df[col].any():
+            out[col] = summarise(df.loc[df[col], "nme"], threshold)
+    return out
+
+
+def evaluate_crops(model, crops, device: torch.device) -> tuple[pd.DataFrame, np.ndarray]:
+    from .train import predict
+
+    pred = predict(model, crops, device, ref_size=REF)
+    return per_image_table(pred, crops), pred
+
+
+def mean_shape_baseline(train_crops, test_crops) -> pd.DataFrame:
+    """The mean training shape placed in every test crop: what learning must beat."""
+    template = train_crops.shapes_in(REF).mean(axis=0)
+    pred = np.broadcast_to(template, (len(test_crops), *template.shape))
+    return per_image_table(np.asarray(pred), test_crops)
+
+
+def _save_split(run: Run, key: str, table: pd.DataFrame, pred: np.ndarray, crops) -> None:
+    atomic_write_text(run.path / f"predictions_{key}.csv", table.to_csv(index=False))
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, names=np.asarray(crops.names), pred=pred.astype(np.float32),
+                        target=crops.shapes_in(REF).astype(np.float32))
+    atomic_write_bytes(run.path / f"predictions_{key}.npz", buf.getvalue())
+
+
+def evaluate_run(run: Run, cfg, *, data=None, device: torch.device | None = None,
+                 best: tuple[float, int] | None = None, test_dataset: str | None = None
+                 ) -> dict:
+    """Evaluate a run's best weights on its test splits (or ``test_dataset``'s), save the
+    per-image tables and predictions, and merge the summaries into ``metrics.json``."""
+    from .train import prepare_data
+
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if data is None or test_dataset is not None:
+        data = prepare_data(cfg, test_dataset=test_dataset)
+    model = run.load_model(str(device))
+    metrics = run.metrics if run.complete else {"splits": {}}
+    prefix = f"{test_dataset}_" if test_dataset else ""
+    for split, crops in data.tests.items():
+        table, pred = evaluate_crops(model, crops, device)
+        _save_split(run, prefix + split, table, pred, crops)
+        base = mean_shape_baseline(data.train, crops)
+        atomic_write_text(run.path / f"mean_shape_{prefix + split}.csv", base.to_csv(index=False))
+        metrics["splits"][prefix + split] = {
+            "dataset": crops.dataset, "layout": crops.layout, "summary": summarise_table(table),
+            "mean_shape_baseline": summarise_table(base)}
+    if best is not None:
+        metrics["best_val_nme"], metrics["best_epoch"] = best
+    metrics["train_faces"], metrics["val_faces"] = len(data.train), len(data.val)
+    write_json(run.path / "metrics.json", metrics)
+    return metrics
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", help="run id (under results/runs) or a run folder")
+    parser.add_argument("--test-dataset", default=None, choices=sorted(DATASETS),
+                        help="evaluate on another dataset of the same data root (e.g. cofw68 "
+                        "for a 300w run)")
+    parser.add_argument("--runs-root", default=None)
+    parser.add_argument("--device", default="auto")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .train import config_from_json
+
+    path = Path(args.run)
+    if not path.is_dir():
+        path = Path(args.runs_root or default_runs_root()) / args.run
+    if not (path / "config.json").is_file():
+        raise SystemExit(f"no run at {path} (expected config.json there)")
+    r = Run(path)
+    cfg = config_from_json(r.config["train"])
+    if args.device != "auto":
+        cfg = dataclasses.replace(cfg, device=args.device)
+    dev = torch.device(args.device if args.device != "auto" else
+                       ("cuda" if torch.cuda.is_available() else "cpu"))
+    metrics = evaluate_run(r, cfg, device=dev, test_dataset=args.test_dataset)
+    rows = [{"split": s, **{k: v for k, v in m["summary"]["full"].items()}}
+            for s, m in metrics["splits"].items()]
+    print(pd.DataFrame(rows).to_string(index=False))
+    print(json.dumps({"run": str(r.path)}, indent=2))
+    return 0
