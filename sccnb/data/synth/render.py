@@ -1,0 +1,558 @@
+"""SynthFace renderer: draws a posed face (:class:`.geometry.FaceGeometry`) with OpenCV.
+
+Layers, back to front: cluttered background, hair behind the head, clothes, neck, ears, the skin
+outline (contour landmarks 0-32 closed over the forehead), skin texture, brows (polygons 33-41 /
+42-50), eyes (sclera = polygons 60-67 / 68-75, iris and pupil centred on points 96 / 97), nose
+(bridge shading along 51-54, nostrils by 55-59), lips (outer polygon 76-87, mouth opening =
+inner polygon 88-95), fringe; then Lambertian shading from a head ellipsoid with soft contact
+shadows, occluders, global exposure/tint, blur, sensor noise. Every landmark-defined feature is
+drawn *from* the landmark coordinates (sub-pixel, anti-aliased: ``cv2`` with 4 fractional bits),
+so the labels are exact by construction. Pixel convention: the centre of the top-left pixel is
+(0, 0), as in :class:`sccnb.data.records.FaceRecord`.
+
+Occluders (WFLW's "occlusion" attribute; COFW's per-point flags): hands, bars (poles,
+microphones), sunglasses, face masks, textured objects, hair locks and hat brims, anchored on a
+face region so that they cover landmarks. A point is flagged occluded when the occluder covers
+more than half of its pixel.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .geometry import NECK_RADIUS, SHADING_RADII, FaceGeometry
+from .sampling import FaceSpec
+
+__all__ = ["render_face", "draw_background"]
+
+_SHIFT = 4
+_ONE = 1 << _SHIFT
+_AA = cv2.LINE_AA
+
+
+# --- drawing helpers ---------------------------------------------------------------------------
+def _ip(points: np.ndarray) -> np.ndarray:
+    """Float pixel points -> int32 fixed-point (4 fractional bits) for cv2."""
+    return np.round(np.asarray(points, np.float64) * _ONE).astype(np.int32).reshape(-1, 1, 2)
+
+
+def _c(colour) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.atleast_1d(np.clip(colour, 0, 255)))
+
+
+def fill(img: np.ndarray, points: np.ndarray, colour) -> None:
+    """Anti-aliased filled polygon through ``points`` (N, 2)."""
+    cv2.fillPoly(img, [_ip(points)], _c(colour), _AA, _SHIFT)
+
+
+def line(img: np.ndarray, points: np.ndarray, colour, thickness: float,
+         closed: bool = False) -> None:
+    """Anti-aliased polyline (thickness rounded to whole pixels, at least 1)."""
+    cv2.polylines(img, [_ip(points)], closed, _c(colour), max(1, int(round(thickness))), _AA,
+                  _SHIFT)
+
+
+def ellipse(img: np.ndarray, centre, axes, angle: float, colour, thickness: int = -1) -> None:
+    """Anti-aliased ellipse (``thickness`` -1 fills)."""
+    c = np.round(np.asarray(centre, np.float64) * _ONE).astype(int)
+    a = np.round(np.maximum(np.asarray(axes, np.float64), 0.5) * _ONE).astype(int)
+    cv2.ellipse(img, (int(c[0]), int(c[1])), (int(a[0]), int(a[1])), float(angle), 0, 360,
+                _c(colour), thickness, _AA, _SHIFT)
+
+
+def _lowres_noise(rng: np.random.Generator, size: int, cells: int, channels: int = 1
+                  ) -> np.ndarray:
+    """Smooth noise in [-1, 1]: a ``cells`` x ``cells`` grid of uniforms, bicubic upsampled."""
+    grid = rng.uniform(-1.0, 1.0, (cells, cells, channels)).astype(np.float32)
+    out = cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+    return out.reshape(size, size, channels)
+
+
+def _angle(v: np.ndarray) -> float:
+    return float(np.degrees(np.arctan2(v[1], v[0])))
+
+
+# --- background ----------------------------------------------------------------------------------
+def draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Cluttered background: colour gradient, smooth texture, 10-30 random shapes, sometimes
+    stripes or defocus. Returns ``(size, size, 3)`` uint8 RGB."""
+    corners = rng.uniform(20, 235, (2, 2, 3)).astype(np.float32)
+    img = cv2.resize(corners, (size, size), interpolation=cv2.INTER_LINEAR)
+    img += 40.0 * _lowres_noise(rng, size, int(rng.integers(3, 12)), 3)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    n_shapes = int(rng.integers(10, 31))
+    kinds = rng.integers(0, 6, n_shapes)
+    for kind in kinds:
+        colour = rng.uniform(0, 255, 3)
+        p = rng.uniform(-0.1, 1.1, 2) * size
+        r = rng.uniform(0.03, 0.3) * size
+        if kind == 0:  # rectangle (rotated)
+            box = cv2.boxPoints(((float(p[0]), float(p[1])),
+                                 (float(r), float(r * rng.uniform(0.2, 2))),
+                                 float(rng.uniform(0, 180))))
+            fill(img, box, colour)
+        elif kind == 1:
+            ellipse(img, p, (r, r * rng.uniform(0.3, 1.0)), rng.uniform(0, 180), colour)
+        elif kind == 2:
+            q = rng.uniform(-0.1, 1.1, 2) * size
+            line(img, np.stack([p, q]), colour, rng.uniform(1, 0.03 * size + 2))
+        elif kind == 3:
+            n = int(rng.integers(3, 7))
+            a = np.sort(rng.uniform(0, 2 * np.pi, n))
+            fill(img, p + r * np.column_stack([np.cos(a), np.sin(a)]), colour)
+        elif kind == 4:  # stripes
+            d = rng.uniform(0, np.pi)
+            step = rng.uniform(3, 0.05 * size + 4)
+            base = np.array([np.cos(d), np.sin(d)])
+            normal = np.array([-base[1], base[0]])
+            for k in range(int(rng.integers(3, 9))):
+                o = p + normal * k * step
+                line(img, np.stack([o - r * base, o + r * base]), colour,
+                     max(1.0, step / 2.5))
+        else:  # ring
+            ellipse(img, p, (r, r), 0.0, colour, thickness=max(1, int(r / 6)))
+    if rng.random() < 0.5:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.6, 2.5)) * size / 256)
+    return img
+
+
+# --- the head -------------------------------------------------------------------------------------
+def _up(geo: FaceGeometry) -> np.ndarray:
+    """Image direction of the head's 'up' (frontal -y)."""
+    v = geo.pose.direction(np.array([0.0, -1.0, 0.0]))[:2]
+    return v / max(np.linalg.norm(v), 1e-6)
+
+
+def _draw_hair_back(img: np.ndarray, mask: np.ndarray, spec: FaceSpec,
+                    geo: FaceGeometry) -> None:
+    app = spec.appearance
+    skull = geo.parts["skull"]
+    colour = app.hair if app.hair_style != "bald" else app.skin * 0.95
+    s, up = geo.pose.scale, _up(geo)
+    if app.hair_style == "long":
+        down = -up
+        side = np.array([-up[1], up[0]])
+        centre = skull.mean(0)
+        extra = np.stack([centre + down * 2.1 * s + side * 1.05 * s,
+                          centre + down * 2.1 * s - side * 1.05 * s])
+        hull = cv2.convexHull(np.concatenate([skull, extra]).astype(np.float32))[:, 0]
+        fill(img, hull, colour)
+        fill(mask, hull, 255)
+    fill(img, skull, colour)
+    fill(mask, skull, 255)
+    if app.hair_style == "bun":
+        top = skull.mean(0) + up * 1.2 * s
+        ellipse(img, top, (0.42 * s, 0.34 * s), _angle(up) + 90, colour)
+        ellipse(mask, top, (0.42 * s, 0.34 * s), _angle(up) + 90, 255)
+
+
+def _draw_body(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    """Clothes (upright) and the neck joining them to the jaw."""
+    s, size = geo.pose.scale, img.shape[0]
+    axis = geo.parts["neck_axis"]
+    base = axis[1]
+    shoulders = np.array([base + [-1.9 * s, 0.45 * s], base + [-1.2 * s, 0.05 * s],
+                          base + [1.2 * s, 0.05 * s], base + [1.9 * s, 0.45 * s],
+                          [base[0] + 2.2 * s, size + 4 * s], [base[0] - 2.2 * s, size + 4 * s]])
+    fill(img, shoulders, spec.appearance.clothes)
+    r = NECK_RADIUS * s
+    top = geo.parts["neck_top"]
+    neck = np.array([top[0], top[1], base + [r, 0.2 * s], base + [-r, 0.2 * s]])
+    fill(img, neck, spec.appearance.skin * 0.82)
+    fill(mask, neck, 255)
+    collar = np.array([base + [-r * 1.1, 0.0], base + [0, 0.45 * s], base + [r * 1.1, 0.0]])
+    line(img, collar, spec.appearance.clothes * 0.6, 0.06 * s)
+
+
+def _draw_ears(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    for side in ("ear_l", "ear_r"):
+        if geo.facing[side] < -0.1:
+            continue
+        ear = geo.parts[side]
+        fill(img, ear, spec.appearance.skin * 0.93)
+        fill(mask, ear, 255)
+        centre = ear.mean(0)
+        inner = centre + 0.55 * (ear - centre)
+        line(img, inner[3:13], spec.appearance.skin * 0.7, 0.03 * geo.pose.scale)
+
+
+def skin_outline(geo: FaceGeometry) -> np.ndarray:
+    """The skin polygon: contour 0..32, then the forehead arc back to 0."""
+    return np.concatenate([geo.landmarks[:33], geo.parts["forehead"]])
+
+
+def _draw_skin(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    skin = spec.appearance.skin
+    outline = skin_outline(geo)
+    fill(img, outline, skin)
+    fill(mask, outline, 255)
+    nose = np.concatenate([geo.landmarks[51:60], geo.parts["nostrils"]])
+    hull = cv2.convexHull(nose.astype(np.float32))[:, 0]
+    fill(img, hull, skin)
+    fill(mask, hull, 255)
+
+
+def _draw_brows(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    app = spec.appearance
+    lm = geo.landmarks
+    for idx in (slice(33, 42), slice(42, 51)):
+        poly = lm[idx]
+        fill(img, poly, app.brow)
+        # a few darker hair strokes along the brow's upper edge
+        upper = poly[:5]
+        line(img, upper, app.brow * 0.75, 0.012 * geo.pose.scale * app.brow_thickness)
+
+
+def _draw_eyes(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    """Sclera polygons, iris and pupil clipped to the eye opening, lid lines, lid crease."""
+    app, lm, s = spec.appearance, geo.landmarks, geo.pose.scale
+    light = spec.lighting.direction
+    yaw_c = np.cos(np.radians(geo.pose.yaw))
+    pitch_c = np.cos(np.radians(geo.pose.pitch))
+    for eye_idx, pupil_i, crease in ((slice(60, 68), 96, "crease_l"),
+                                     (slice(68, 76), 97, "crease_r")):
+        eye = lm[eye_idx]
+        if app.eye_shadow is not None:
+            band = np.concatenate([geo.parts[crease], eye[4::-1]])
+            fill(img, band, app.eye_shadow)
+        line(img, geo.parts[crease], app.skin * 0.72, 0.012 * s)
+        lo = np.floor(eye.min(0) - 2).astype(int)
+        hi = np.ceil(eye.max(0) + 3).astype(int)
+        lo = np.maximum(lo, 0)
+        hi = np.minimum(hi, np.array(img.shape[1::-1]))
+        if np.any(hi - lo < 2):
+            continue
+        roi = img[lo[1]:hi[1], lo[0]:hi[0]]
+        local = eye - lo
+        sclera = np.array([232.0, 226.0, 220.0]) * (0.9 + 0.1 * (app.skin / 255.0))
+        eye_layer = roi.copy()
+        fill(eye_layer, local, sclera)
+        r_iris = 0.105 * s
+        axes = (r_iris * (0.55 + 0.45 * yaw_c), r_iris * (0.7 + 0.3 * pitch_c))
+        centre = lm[pupil_i] - lo
+        ellipse(eye_layer, centre, axes, geo.pose.roll, app.iris)
+        ellipse(eye_layer, centre, (axes[0] * 0.75, axes[1] * 0.75), geo.pose.roll,
+                app.iris * 1.25)
+        ellipse(eye_layer, centre, (axes[0] * 0.42, axes[1] * 0.42), geo.pose.roll, (12, 10, 10))
+        glint = centre + r_iris * 0.35 * np.array([light[0], light[1]]) - [0, 0.2 * r_iris]
+        ellipse(eye_layer, glint, (r_iris * 0.14, r_iris * 0.14), 0.0, (250, 250, 250))
+        clip = np.zeros(roi.shape[:2], np.uint8)
+        fill(clip, local, 255)
+        alpha = (clip.astype(np.float32) / 255.0)[..., None]
+        roi[:] = (eye_layer * alpha + roi * (1.0 - alpha)).astype(np.uint8)
+        lid_colour = (25, 18, 15) if not app.eyeliner else (5, 5, 5)
+        lid_w = (0.022 if not app.eyeliner else 0.04) * s
+        line(img, eye[:5], lid_colour, lid_w)
+        line(img, np.concatenate([eye[4:], eye[:1]]), app.skin * 0.6, 0.008 * s)
+
+
+def _draw_nose(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    app, lm, s = spec.appearance, geo.landmarks, geo.pose.scale
+    dark = app.skin * 0.55
+    for c in geo.parts["nostrils"]:
+        ellipse(img, c, (0.045 * s, 0.022 * s), geo.pose.roll, dark * 0.6)
+    # alar creases: from each wing point up and in towards the tip
+    for wing, nostril in ((55, 0), (59, 1)):
+        ctrl = lm[wing] + 0.45 * (lm[53] - lm[wing])
+        curve = np.stack([lm[wing], 0.5 * (lm[wing] + ctrl) + 0.3 * (lm[wing] - lm[57]), ctrl])
+        line(img, curve, app.skin * 0.72, 0.012 * s)
+    line(img, lm[55:60], app.skin * 0.75, 0.01 * s)
+
+
+def _draw_mouth(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    app, lm, s = spec.appearance, geo.landmarks, geo.pose.scale
+    fill(img, lm[76:88], app.lips)
+    inner = lm[88:96]
+    gap = np.mean([np.linalg.norm(lm[lo] - lm[up]) for up, lo in ((89, 95), (90, 94), (91, 93))])
+    if gap > 0.03 * s:
+        fill(img, inner, (70, 22, 28))
+        # upper teeth: a band under the upper inner lip
+        teeth_h = min(0.07 * s, 0.45 * gap)
+        down = lm[94] - lm[90]
+        down = down / max(np.linalg.norm(down), 1e-6)
+        upper = inner[:5]
+        teeth = np.concatenate([upper, upper[::-1] + down * teeth_h])
+        lo = np.floor(inner.min(0) - 2).astype(int).clip(0)
+        hi = np.minimum(np.ceil(inner.max(0) + 3).astype(int), img.shape[1::-1])
+        if np.all(hi - lo >= 2):
+            roi = img[lo[1]:hi[1], lo[0]:hi[0]]
+            layer = roi.copy()
+            fill(layer, teeth - lo, (236, 232, 220))
+            clip = np.zeros(roi.shape[:2], np.uint8)
+            fill(clip, inner - lo, 255)
+            a = (clip.astype(np.float32) / 255.0)[..., None]
+            roi[:] = (layer * a + roi * (1 - a)).astype(np.uint8)
+    line(img, lm[88:93], app.lips * 0.45, 0.012 * s)
+    line(img, np.concatenate([lm[92:96], lm[88:89]]), app.lips * 0.55, 0.008 * s)
+
+
+def _draw_fringe(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    """Bangs: hair between the forehead's top and a line well above the brows."""
+    top = geo.parts["forehead"]
+    fringe = np.concatenate([top, geo.parts["fringe_line"][::-1]])
+    fill(img, fringe, spec.appearance.hair)
+
+
+def _draw_makeup_blush(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
+    """Blush and stubble are soft: drawn on a small overlay, blurred, blended."""
+    app, lm, s = spec.appearance, geo.landmarks, geo.pose.scale
+    if app.blush is None and app.beard <= 0:
+        return
+    lo = np.floor(lm[:33].min(0)).astype(int).clip(0)
+    hi = np.minimum(np.ceil(lm[:33].max(0)).astype(int) + 1, img.shape[1::-1])
+    if np.any(hi - lo < 4):
+        return
+    roi = img[lo[1]:hi[1], lo[0]:hi[0]]
+    alpha = np.zeros(roi.shape[:2], np.float32)
+    colour = np.zeros(3)
+    if app.blush is not None:
+        for cheek in (0.5 * (lm[4] + lm[55]), 0.5 * (lm[28] + lm[59])):
+            ellipse(alpha, cheek - lo, (0.16 * s, 0.1 * s), 0.0, 0.35)
+        colour = app.blush
+    else:
+        jaw = np.concatenate([lm[4:29], lm[87:75:-1]])
+        fill(alpha, jaw - lo, app.beard)
+        colour = app.hair * 0.5
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.5, 0.04 * s))[..., None]
+    roi[:] = (roi * (1 - alpha) + colour * alpha).astype(np.uint8)
+
+
+# --- shading ---------------------------------------------------------------------------------------
+def _shading(spec: FaceSpec, geo: FaceGeometry, size: int, low: int) -> tuple[np.ndarray,
+                                                                                np.ndarray]:
+    """Lambertian + specular shading of the head ellipsoid on a ``low`` x ``low`` grid.
+
+    Returns ``(diffuse, specular)`` maps, each ``(low, low)`` float32.
+    """
+    pose, light = geo.pose, spec.lighting
+    rot = pose.rotation
+    q = rot @ np.diag(1.0 / np.asarray(SHADING_RADII) ** 2) @ rot.T
+    centre = geo.parts["shading_centre"]
+    g = (np.arange(low, dtype=np.float32) + 0.5) * (size / low) - 0.5
+    dx = (g[None, :] - centre[0]) / pose.scale
+    dy = (g[:, None] - centre[1]) / pose.scale
+    dx, dy = np.broadcast_arrays(dx, dy)
+    a = q[2, 2]
+    b = q[2, 0] * dx + q[2, 1] * dy
+    c = q[0, 0] * dx * dx + 2 * q[0, 1] * dx * dy + q[1, 1] * dy * dy - 1.0
+    disc = np.maximum(b * b - a * c, 0.0)
+    dz = (-b + np.sqrt(disc)) / a
+    n = np.stack([q[0, 0] * dx + q[0, 1] * dy + q[0, 2] * dz,
+                  q[1, 0] * dx + q[1, 1] * dy + q[1, 2] * dz,
+                  q[2, 0] * dx + q[2, 1] * dy + q[2, 2] * dz], axis=-1)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-9
+    ndotl = n @ light.direction.astype(np.float64)
+    diffuse = light.ambient + light.diffuse * np.clip(ndotl, 0.0, None)
+    half = light.direction + np.array([0.0, 0.0, 1.0])
+    half /= np.linalg.norm(half)
+    spec_map = light.specular * np.clip(n @ half, 0.0, None) ** 24
+    return diffuse.astype(np.float32), spec_map.astype(np.float32)
+
+
+def _contact_shadows(spec: FaceSpec, geo: FaceGeometry, size: int, low: int) -> np.ndarray:
+    """Soft darkening (eye sockets, nose side, under nose and lip, under the chin) on a
+    ``low`` grid, blurred; multiply with it."""
+    k = low / size
+    lm, s = geo.landmarks * k, geo.pose.scale * k
+    shade = np.zeros((low, low), np.float32)
+    for socket in ("socket_l", "socket_r"):
+        c = geo.parts[socket] * k
+        ellipse(shade, c, (0.21 * s, 0.13 * s), geo.pose.roll, 0.22)
+    away = -np.sign(spec.lighting.direction[0]) or 1.0
+    side = np.array([np.cos(np.radians(geo.pose.roll)), np.sin(np.radians(geo.pose.roll))])
+    bridge = lm[51:55] + away * side * 0.07 * s
+    line(shade, bridge, 0.25, 0.06 * s)
+    ellipse(shade, lm[57] + [0, 0.04 * s], (0.14 * s, 0.04 * s), geo.pose.roll, 0.25)
+    ellipse(shade, lm[85] + [0, 0.07 * s], (0.16 * s, 0.045 * s), geo.pose.roll, 0.2)
+    line(shade, lm[4:29], 0.3, 0.08 * s)  # the jaw line darkens the neck just below it
+    shade = cv2.GaussianBlur(shade, (0, 0), max(0.6, 0.05 * s))
+    return 1.0 - shade
+
+
+# --- occluders -------------------------------------------------------------------------------------
+def _textured(rng: np.random.Generator, shape: tuple[int, int], colour: np.ndarray
+              ) -> np.ndarray:
+    """A colour with smooth texture and sometimes stripes, ``shape`` (H, W, 3) float32."""
+    h, w = shape
+    n = max(h, w)
+    tex = colour.astype(np.float32) + 45.0 * _lowres_noise(rng, n, int(rng.integers(3, 10)), 3)
+    tex = tex[:h, :w]
+    if rng.random() < 0.4:
+        period = rng.uniform(4, 16)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        d = rng.uniform(0, np.pi)
+        stripes = np.sin((xx * np.cos(d) + yy * np.sin(d)) * 2 * np.pi / period) > 0
+        tex = np.where(stripes[..., None], tex * 0.6, tex)
+    return np.clip(tex, 0, 255)
+
+
+def _occluder_shape(kind: str, rng: np.random.Generator, spec: FaceSpec, geo: FaceGeometry,
+                    mask: np.ndarray) -> np.ndarray:
+    """Draw occluder ``kind`` into ``mask`` (uint8 alpha); return its base colour (RGB)."""
+    lm, s = geo.landmarks, geo.pose.scale
+    regions = {"eye_l": lm[96], "eye_r": lm[97], "mouth": lm[79:88].mean(0),
+               "nose": lm[54], "chin": lm[16], "cheek_l": 0.5 * (lm[4] + lm[55]),
+               "cheek_r": 0.5 * (lm[28] + lm[59]), "brows": lm[33:51].mean(0)}
+    names = list(regions)
+    anchor = regions[names[int(rng.integers(len(names)))]] + rng.normal(0, 0.12 * s, 2)
+    rot = float(rng.uniform(0, 180))
+    if kind == "hand":
+        palm = anchor + rng.normal(0, 0.1 * s, 2)
+        ellipse(mask, palm, (0.42 * s, 0.34 * s), rot, 255)
+        base = np.radians(rot)
+        for f in range(4):
+            a = base + np.radians(-35 + 22 * f + rng.normal(0, 6))
+            d = np.array([np.cos(a), np.sin(a)])
+            start = palm + d * 0.25 * s
+            end = palm + d * (0.75 + 0.15 * rng.random()) * s
+            line(mask, np.stack([start, end]), 255, 0.17 * s)
+        thumb = base + np.radians(rng.choice([-100, 100]))
+        d = np.array([np.cos(thumb), np.sin(thumb)])
+        line(mask, np.stack([palm, palm + d * 0.55 * s]), 255, 0.18 * s)
+        other = rng.random() < 0.3
+        return spec.appearance.skin * (rng.uniform(0.6, 1.2, 3) if other else 0.97)
+    if kind == "bar":
+        length, width = rng.uniform(1.5, 4.0) * s, rng.uniform(0.15, 0.45) * s
+        box = cv2.boxPoints(((float(anchor[0]), float(anchor[1])), (float(length),
+                                                                    float(width)), rot))
+        fill(mask, box, 255)
+        if rng.random() < 0.4:  # microphone head
+            end = anchor + 0.5 * length * np.array([np.cos(np.radians(rot)),
+                                                    np.sin(np.radians(rot))])
+            ellipse(mask, end, (0.3 * s, 0.3 * s), 0.0, 255)
+        return rng.uniform(0, 255, 3)
+    if kind == "sunglasses":
+        for c in (lm[96], lm[97]):
+            ellipse(mask, c, (0.27 * s, 0.19 * s), geo.pose.roll, 255)
+        line(mask, np.stack([lm[96], lm[97]]), 255, 0.05 * s)
+        line(mask, np.stack([lm[60], lm[2]]), 255, 0.05 * s)
+        line(mask, np.stack([lm[72], lm[30]]), 255, 0.05 * s)
+        return rng.uniform(5, 60, 3)
+    if kind == "mask":
+        poly = np.concatenate([lm[3:30], [lm[29] + 0.3 * (lm[53] - lm[29])],
+                               [lm[53] + 0.02 * s * np.array([0.0, 1.0])],
+                               [lm[3] + 0.3 * (lm[53] - lm[3])]])
+        fill(mask, poly, 255)
+        line(mask, np.stack([lm[3], lm[0] - (lm[16] - lm[0]) * 0.05]), 255, 0.03 * s)
+        line(mask, np.stack([lm[29], lm[32] - (lm[16] - lm[32]) * 0.05]), 255, 0.03 * s)
+        return (rng.choice([[200, 225, 240], [240, 240, 240], [30, 30, 35], [120, 170, 200]])
+                + rng.normal(0, 8, 3))
+    if kind == "object":
+        n = int(rng.integers(3, 9))
+        a = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = rng.uniform(0.3, 0.75) * s * rng.uniform(0.7, 1.3, n)
+        pts = anchor + r[:, None] * np.column_stack([np.cos(a), np.sin(a)])
+        if rng.random() < 0.5:
+            ellipse(mask, anchor, (r.mean(), r.mean() * rng.uniform(0.5, 1)), rot, 255)
+        else:
+            fill(mask, cv2.convexHull(pts.astype(np.float32))[:, 0], 255)
+        return rng.uniform(0, 255, 3)
+    if kind == "hair":  # a lock of hair falling over one eye
+        eye = lm[96] if rng.random() < 0.5 else lm[97]
+        top = geo.parts["forehead"][len(geo.parts["forehead"]) // 2]
+        bottom = eye + (eye - top) * rng.uniform(0.2, 0.8)
+        side = np.array([-(bottom - top)[1], (bottom - top)[0]])
+        side /= max(np.linalg.norm(side), 1e-6)
+        w = rng.uniform(0.18, 0.35) * s
+        fill(mask, np.stack([top - side * w, top + side * w * 2, bottom + side * w,
+                             bottom - side * w * 0.5]), 255)
+        return spec.appearance.hair
+    # hat brim: a wide band across the brows/upper face
+    up = _up(geo)
+    side = np.array([-up[1], up[0]])
+    centre = lm[33:51].mean(0) + up * rng.uniform(-0.2, 0.15) * s
+    band = np.stack([centre - side * 1.6 * s, centre + side * 1.6 * s,
+                     centre + side * 1.5 * s + up * 1.3 * s,
+                     centre - side * 1.5 * s + up * 1.3 * s])
+    fill(mask, band, 255)
+    return rng.uniform(10, 220, 3)
+
+
+def _draw_occluders(img: np.ndarray, rng: np.random.Generator, spec: FaceSpec,
+                    geo: FaceGeometry) -> np.ndarray:
+    """Draw the spec's occluders over ``img`` (float32); return their union alpha (float32)."""
+    size = img.shape[0]
+    union = np.zeros((size, size), np.float32)
+    for kind in spec.occluders:
+        mask = np.zeros((size, size), np.uint8)
+        colour = _occluder_shape(kind, rng, spec, geo, mask)
+        ys, xs = np.nonzero(mask)
+        if len(ys) == 0:
+            continue
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        alpha = mask[y0:y1, x0:x1].astype(np.float32)[..., None] / 255.0
+        if kind in ("hand", "hair", "mask"):
+            tex = colour.astype(np.float32) * (1.0 + 0.06 * _lowres_noise(
+                rng, max(y1 - y0, x1 - x0), 4, 3)[:y1 - y0, :x1 - x0])
+        else:
+            tex = _textured(rng, (y1 - y0, x1 - x0), colour)
+        # simple shading: a linear gradient across the occluder
+        grad = np.linspace(1.15, 0.75, x1 - x0, dtype=np.float32)[None, :, None]
+        if rng.random() < 0.5:
+            grad = grad[:, ::-1]
+        tex = tex * grad
+        roi = img[y0:y1, x0:x1]
+        roi[:] = roi * (1 - alpha) + tex * alpha
+        union[y0:y1, x0:x1] = np.maximum(union[y0:y1, x0:x1], alpha[..., 0])
+    return union
+
+
+def _blur(img: np.ndarray, blur: tuple[str, float, float], size: int) -> np.ndarray:
+    kind, amount, angle = blur
+    amount *= size / 256.0
+    if kind == "gaussian":
+        return cv2.GaussianBlur(img, (0, 0), amount)
+    n = max(3, int(round(amount)) | 1)
+    kernel = np.zeros((n, n), np.float32)
+    c = (n - 1) / 2
+    d = np.array([np.cos(np.radians(angle)), np.sin(np.radians(angle))]) * c
+    cv2.line(kernel, (int(round(c - d[0])), int(round(c - d[1]))),
+             (int(round(c + d[0])), int(round(c + d[1]))), 1.0, 1, cv2.LINE_AA)
+    kernel /= kernel.sum()
+    return cv2.filter2D(img, -1, kernel)
+
+
+# --- the whole picture -------------------------------------------------------------------------
+def render_face(spec: FaceSpec, geo: FaceGeometry, size: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Render a face. Returns ``(image (size, size, 3) uint8 RGB, occluded (98,) bool)``."""
+    img = draw_background(rng, size)
+    head = np.zeros((size, size), np.uint8)  # where face lighting applies
+    _draw_hair_back(img, head, spec, geo)
+    _draw_body(img, head, spec, geo)
+    _draw_ears(img, head, spec, geo)
+    _draw_skin(img, head, spec, geo)
+    _draw_makeup_blush(img, spec, geo)
+    _draw_brows(img, spec, geo)
+    _draw_eyes(img, spec, geo)
+    _draw_nose(img, spec, geo)
+    _draw_mouth(img, spec, geo)
+    if spec.appearance.fringe:
+        _draw_fringe(img, spec, geo)
+
+    low = max(16, size // 4)
+    diffuse, specular = _shading(spec, geo, size, low)
+    contact = _contact_shadows(spec, geo, size, low)
+    up = cv2.INTER_LINEAR
+    face_light = cv2.resize(diffuse * contact, (size, size), interpolation=up)
+    face_spec = cv2.resize(specular, (size, size), interpolation=up)
+    bg_light = _lowres_noise(rng, size, 2) * 0.15 + 0.95
+    a = head.astype(np.float32) / 255.0
+    light = bg_light[..., 0] + a * (face_light - bg_light[..., 0])
+    out = img.astype(np.float32) * light[..., None] + (255.0 * a * face_spec)[..., None]
+
+    occ_alpha = _draw_occluders(out, rng, spec, geo)
+    lt = spec.lighting
+    out *= (lt.gain * lt.tint).astype(np.float32)
+    if spec.blur is not None:
+        out = _blur(out, spec.blur, size)
+    noise = rng.standard_normal((size, size), dtype=np.float32) * np.float32(lt.noise)
+    out += noise[..., None]
+    image = np.clip(out, 0, 255).astype(np.uint8)
+
+    occluded = np.zeros(len(geo.landmarks), bool)
+    if spec.occluders:
+        ij = np.clip(np.round(geo.landmarks).astype(int), 0, size - 1)
+        occluded = occ_alpha[ij[:, 1], ij[:, 0]] > 0.5
+    return image, occluded

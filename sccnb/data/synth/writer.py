@@ -1,0 +1,370 @@
+"""Write SynthFace in the real benchmarks' file layouts, from the same faces.
+
+``DIR/`` receives (formats as in ``shared/docs/protocol.md``):
+
+* ``WFLW/WFLW_images/<folder>/<name>.jpg`` and
+  ``WFLW/WFLW_annotations/list_98pt_rect_attr_train_test/list_98pt_rect_attr_{train,test}.txt``
+  (207 fields a line: 196 coordinates, 0-based pixels, 6 decimals; box x_min y_min x_max y_max;
+  flags pose expression illumination make-up occlusion blur; image path under WFLW_images/),
+  plus ``WFLW/WFLW_annotations/list_98pt_test/list_98pt_test_<subset>.txt`` (196 coordinates
+  and the path, one line per test face with that flag).
+* 300-W (68 points, ``sccnb.layouts.WFLW98_TO_300W68``): ``.pts`` files, 1-based, with the
+  image hard-linked (or copied) beside them: train faces in ``300W/helen/trainset/``; test faces
+  without pose/expression/occlusion flags in ``300W/lfpw/testset/`` ("common"), the others in
+  ``300W/ibug/`` ("challenging").
+* COFW (29 points, ``WFLW98_TO_COFW29``): ``COFW/COFW_{train,test}_color.mat``, MATLAB v7.3
+  (HDF5 with the 512-byte MATLAB user block): ``phisTr``/``phisT`` (h5py shape (87, M): x 1-based
+  in rows 0-28, y in 29-57, occlusion flags in 58-86), ``bboxesTr``/``bboxesT`` ((4, M): x y w h,
+  1-based) and ``IsTr``/``IsT`` ((1, M) object references to ``#refs#/<k>`` uint8 images of h5py
+  shape (3, W, H), i.e. MATLAB H x W x 3); ``MATLAB_class`` attributes as MATLAB writes them.
+  Like the real COFW images, each image is a crop around the face (:func:`cofw_crop`: a square
+  of twice the box's longer side, clipped to the picture) of the decoded WFLW JPEG, and points
+  and box are in that crop's frame. (Storing the whole picture would triple the files' size:
+  HDF5's deflate gains little on noisy photographs.)
+* COFW-68: ``COFW68/COFW68_Data/test_annotations/{i}_points.mat`` (MATLAB v5: ``Points`` 68 x 2
+  float64 1-based, ``Occ`` 1 x 68 uint8, 1 = occluded) and ``cofw68_test_bboxes.mat``
+  (``bboxes`` int16 M x 4, x y w h 1-based), in COFW test order and in the COFW images' frame.
+* ``synthface.json``: generator version, parameters, counts, attribute rates, a content hash.
+
+:func:`ensure_synthface` generates only when ``synthface.json`` is missing or its parameters
+differ, in a temporary sibling folder that is moved into place when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import scipy.io
+from tqdm import tqdm
+
+from ...layouts import WFLW98_TO_300W68, WFLW98_TO_COFW29
+from ..records import WFLW_ATTRIBUTES
+from .generator import GENERATOR_VERSION, generate_face
+from .shape_model import load_shape_model
+
+__all__ = ["SUBSET_NAMES", "CHALLENGING", "image_relpath", "cofw_crop", "wflw_line",
+           "pts_text", "write_synthface", "ensure_synthface", "read_params"]
+
+# file-name suffix of each attribute's WFLW test subset list
+SUBSET_NAMES = {"pose": "largepose", "expression": "expression", "illumination": "illumination",
+                "makeup": "makeup", "occlusion": "occlusion", "blur": "blur"}
+CHALLENGING = ("pose", "expression", "occlusion")  # a test face with any of these -> iBUG
+_WFLW_LIST = "WFLW/WFLW_annotations/list_98pt_rect_attr_train_test/list_98pt_rect_attr_{}.txt"
+_WFLW_SUBSET = "WFLW/WFLW_annotations/list_98pt_test/list_98pt_test_{}.txt"
+_PTS_DIRS = {"train": "300W/helen/trainset", "common": "300W/lfpw/testset",
+             "challenging": "300W/ibug"}
+_COFW_KEYS = {"train": ("COFW/COFW_train_color.mat", "IsTr", "phisTr", "bboxesTr"),
+              "test": ("COFW/COFW_test_color.mat", "IsT", "phisT", "bboxesT")}
+_COFW68 = "COFW68/COFW68_Data"
+_FACES_PER_FOLDER = 1000
+
+
+def image_relpath(split: str, index: int) -> str:
+    """Image path under ``WFLW_images/``: WIDER-FACE-like ``<k>--SynthFace_<split>/<name>``."""
+    return (f"{index // _FACES_PER_FOLDER}--SynthFace_{split}/"
+            f"synthface_{split}_{index:06d}.jpg")
+
+
+@dataclass
+class _Face:
+    """What the writer keeps of a generated face."""
+
+    split: str
+    index: int
+    jpeg: bytes
+    landmarks: np.ndarray
+    box: np.ndarray
+    flags: tuple[int, ...]
+    occluded: np.ndarray
+
+    @property
+    def relpath(self) -> str:
+        return image_relpath(self.split, self.index)
+
+    @property
+    def name(self) -> str:
+        return Path(self.relpath).stem
+
+
+def _make_face(task: tuple[int, str, int, int]) -> _Face:
+    seed, split, index, size = task
+    face = generate_face(seed, split, index, size)
+    flags = tuple(int(face.attributes[a]) for a in WFLW_ATTRIBUTES)
+    return _Face(split, index, face.jpeg(), face.landmarks, face.box, flags, face.occluded)
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)
+    load_shape_model()
+
+
+def _faces(tasks: list[tuple[int, str, int, int]], workers: int) -> Iterator[_Face]:
+    """Generate in order, in ``workers`` processes when > 1."""
+    if workers <= 1:
+        load_shape_model()
+        yield from map(_make_face, tasks)
+        return
+    with multiprocessing.get_context().Pool(workers, initializer=_init_worker) as pool:
+        yield from pool.imap(_make_face, tasks, chunksize=8)
+
+
+# --- format writers ------------------------------------------------------------------------------
+def wflw_line(face: _Face) -> str:
+    """One line of list_98pt_rect_attr_*.txt (207 fields)."""
+    coords = " ".join(f"{v:.6f}" for v in face.landmarks.ravel())
+    box = " ".join(str(int(v)) for v in face.box)
+    flags = " ".join(str(f) for f in face.flags)
+    return f"{coords} {box} {flags} {face.relpath}"
+
+
+def pts_text(points_1based: np.ndarray) -> str:
+    """An iBUG ``.pts`` file's text."""
+    body = "\n".join(f"{x:.6f} {y:.6f}" for x, y in points_1based)
+    return f"version: 1\nn_points: {len(points_1based)}\n{{\n{body}\n}}\n"
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _xywh_1based(box: np.ndarray) -> np.ndarray:
+    """``x_min y_min x_max y_max`` (0-based) -> ``x y w h`` (1-based)."""
+    return np.array([box[0] + 1, box[1] + 1, box[2] - box[0], box[3] - box[1]], np.float64)
+
+
+def cofw_crop(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """``x0, y0, x1, y1`` (exclusive end) of the COFW crop: a square of twice the box's longer
+    side around its centre, clipped to the ``width`` x ``height`` picture."""
+    cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
+    half = float(max(box[2] - box[0], box[3] - box[1]))
+    x0, y0 = max(0, int(np.floor(cx - half))), max(0, int(np.floor(cy - half)))
+    x1, y1 = min(width, int(np.ceil(cx + half)) + 1), min(height, int(np.ceil(cy + half)) + 1)
+    return x0, y0, x1, y1
+
+
+def _in_crop(face: _Face, crop: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The face's landmarks and box shifted into a crop's frame."""
+    x0, y0 = crop[:2]
+    return face.landmarks - [x0, y0], face.box - np.array([x0, y0, x0, y0])
+
+
+def _mat73_header() -> bytes:
+    """The 128-byte MATLAB v7.3 header placed in the HDF5 user block."""
+    now = _dt.datetime.now().strftime("%a %b %d %H:%M:%S %Y")
+    text = f"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: {now} HDF5 schema 1.00 ."
+    return struct.pack("<116s8sH2s", text.ljust(116).encode("ascii"), b" " * 8, 0x0200, b"IM")
+
+
+class _CofwWriter:
+    """Streams one COFW .mat file: images as they come, point/box arrays at the end."""
+
+    def __init__(self, path: Path, keys: tuple[str, str, str]) -> None:
+        self.path, (self.images_key, self.phis_key, self.boxes_key) = path, keys
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.h5 = h5py.File(path, "w", userblock_size=512, libver="earliest")
+        self.refs_group = self.h5.create_group("#refs#")
+        self.refs: list = []
+        self.phis: list[np.ndarray] = []
+        self.boxes: list[np.ndarray] = []
+
+    def add(self, face: _Face) -> None:
+        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(face.jpeg, np.uint8), cv2.IMREAD_COLOR),
+                           cv2.COLOR_BGR2RGB)  # the very pixels of the JPEG the other formats use
+        crop = cofw_crop(face.box, rgb.shape[1], rgb.shape[0])
+        rgb = rgb[crop[1]:crop[3], crop[0]:crop[2]]
+        ds = self.refs_group.create_dataset(str(len(self.refs)), data=rgb.transpose(2, 1, 0),
+                                            compression="gzip", compression_opts=1)
+        ds.attrs["MATLAB_class"] = np.bytes_("uint8")
+        self.refs.append(ds.ref)
+        landmarks, box = _in_crop(face, crop)
+        pts = landmarks[list(WFLW98_TO_COFW29)] + 1.0
+        occ = face.occluded[list(WFLW98_TO_COFW29)].astype(np.float64)
+        self.phis.append(np.concatenate([pts[:, 0], pts[:, 1], occ]))
+        self.boxes.append(_xywh_1based(box))
+
+    def close(self) -> None:
+        m = len(self.refs)
+        refs = self.h5.create_dataset(self.images_key, (1, m), dtype=h5py.ref_dtype)
+        refs[0, :] = self.refs
+        refs.attrs["MATLAB_class"] = np.bytes_("cell")
+        for key, rows, width in ((self.phis_key, self.phis, 87), (self.boxes_key, self.boxes, 4)):
+            data = np.stack(rows).T if rows else np.zeros((width, 0))
+            ds = self.h5.create_dataset(key, data=data.astype(np.float64))
+            ds.attrs["MATLAB_class"] = np.bytes_("double")
+        self.h5.close()
+        with open(self.path, "r+b") as fh:
+            fh.write(_mat73_header())
+
+
+def _write_cofw68(root: Path, test_faces: list[_Face], size: int) -> None:
+    ann = root / _COFW68 / "test_annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    mapping = list(WFLW98_TO_300W68)
+    boxes = np.zeros((len(test_faces), 4), np.int16)
+    for i, face in enumerate(test_faces, start=1):
+        landmarks, box = _in_crop(face, cofw_crop(face.box, size, size))
+        scipy.io.savemat(ann / f"{i}_points.mat",
+                         {"Points": landmarks[mapping] + 1.0,
+                          "Occ": face.occluded[mapping].astype(np.uint8)[None, :]})
+        boxes[i - 1] = np.round(_xywh_1based(box)).astype(np.int16)
+    scipy.io.savemat(root / _COFW68 / "cofw68_test_bboxes.mat", {"bboxes": boxes})
+
+
+# --- the whole data set ----------------------------------------------------------------------------
+def _params(train: int, test: int, size: int, seed: int) -> dict:
+    return {"train": int(train), "test": int(test), "size": int(size), "seed": int(seed)}
+
+
+def write_synthface(out: str | Path, train: int, test: int, size: int = 256, seed: int = 0,
+                    workers: int = 1, progress: bool = True) -> dict:
+    """Generate ``train`` + ``test`` faces and write every format into ``out`` (which should be
+    empty or absent). Returns the summary that is also written to ``out/synthface.json``."""
+    if train < 0 or test < 0 or train + test == 0:
+        raise ValueError(f"need train >= 0, test >= 0 and some faces; got {train}, {test}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = ([(seed, "train", i, size) for i in range(train)]
+             + [(seed, "test", i, size) for i in range(test)])
+    lines: dict[str, list[str]] = {"train": [], "test": []}
+    subsets: dict[str, list[str]] = {a: [] for a in WFLW_ATTRIBUTES}
+    flags: dict[str, list[tuple[int, ...]]] = {"train": [], "test": []}
+    occluded_share: list[float] = []
+    test_faces: list[_Face] = []
+    counts_300w = {"train": 0, "common": 0, "challenging": 0}
+    digest = hashlib.sha256()
+    for d in _PTS_DIRS.values():
+        (out / d).mkdir(parents=True, exist_ok=True)
+    cofw = {split: _CofwWriter(out / keys[0], keys[1:]) for split, keys in _COFW_KEYS.items()}
+    try:
+        bar = tqdm(_faces(tasks, workers), total=len(tasks), desc="SynthFace", unit="face",
+                   disable=not progress)
+        for face in bar:
+            image = out / "WFLW" / "WFLW_images" / face.relpath
+            image.parent.mkdir(parents=True, exist_ok=True)
+            image.write_bytes(face.jpeg)
+            line = wflw_line(face)
+            digest.update(face.relpath.encode() + face.jpeg + line.encode())
+            lines[face.split].append(line)
+            flags[face.split].append(face.flags)
+            if face.split == "test":
+                test_faces.append(face)
+                occluded_share.append(float(face.occluded.mean()))
+                coords = line.split(" ", 196)[:196]
+                for a, f in zip(WFLW_ATTRIBUTES, face.flags):
+                    if f:
+                        subsets[a].append(" ".join(coords) + " " + face.relpath)
+                challenging = any(face.flags[WFLW_ATTRIBUTES.index(a)] for a in CHALLENGING)
+                group = "challenging" if challenging else "common"
+            else:
+                group = "train"
+            counts_300w[group] += 1
+            pts_dir = out / _PTS_DIRS[group]
+            _link_or_copy(image, pts_dir / f"{face.name}.jpg")
+            (pts_dir / f"{face.name}.pts").write_text(
+                pts_text(face.landmarks[list(WFLW98_TO_300W68)] + 1.0))
+            cofw[face.split].add(face)
+    finally:
+        for w in cofw.values():
+            w.close()
+    for split, rows in lines.items():
+        path = out / _WFLW_LIST.format(split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(r + "\n" for r in rows))
+    for a, rows in subsets.items():
+        path = out / _WFLW_SUBSET.format(SUBSET_NAMES[a])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(r + "\n" for r in rows))
+    _write_cofw68(out, test_faces, size)
+
+    rates = {split: {a: (float(np.mean([f[i] for f in fl])) if fl else 0.0)
+                     for i, a in enumerate(WFLW_ATTRIBUTES)} for split, fl in flags.items()}
+    summary = {
+        "name": "SynthFace",
+        "generator_version": GENERATOR_VERSION,
+        "parameters": _params(train, test, size, seed),
+        "counts": {"train": train, "test": test,
+                   "300w_train": counts_300w["train"], "300w_common": counts_300w["common"],
+                   "300w_challenging": counts_300w["challenging"],
+                   "cofw_train": train, "cofw_test": test, "cofw68_test": test,
+                   **{f"wflw_test_{SUBSET_NAMES[a]}": len(r) for a, r in subsets.items()}},
+        "attribute_rates": rates,
+        "test_occluded_point_share": float(np.mean(occluded_share)) if occluded_share else 0.0,
+        "content_sha256": digest.hexdigest(),
+        "content_hash_covers": "image paths, JPEG bytes and WFLW annotation lines, in order",
+        "shape_model": load_shape_model().provenance,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    (out / "synthface.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def read_params(root: str | Path) -> dict | None:
+    """``(generator_version, parameters)`` of the SynthFace in ``root`` as a dict, or ``None``
+    when ``root/synthface.json`` is missing or unreadable."""
+    meta = Path(root) / "synthface.json"
+    try:
+        data = json.loads(meta.read_text())
+        return {"generator_version": data["generator_version"],
+                "parameters": data["parameters"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp``'s entries into ``out``, synthface.json last (its
+    presence marks a complete data set)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "synthface.json").unlink(missing_ok=True)
+    trash = out.parent / f".{out.name}.old-{os.getpid()}"
+    for entry in sorted(tmp.iterdir()):
+        if entry.name == "synthface.json":
+            continue
+        dest = out / entry.name
+        if dest.exists():
+            trash.mkdir(exist_ok=True)
+            dest.rename(trash / entry.name)
+        entry.rename(dest)
+    (tmp / "synthface.json").rename(out / "synthface.json")
+    shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_synthface(out: str | Path, train: int, test: int, size: int = 256, seed: int = 0,
+                     workers: int = 1, force: bool = False, progress: bool = True) -> Path:
+    """Make sure ``out`` holds SynthFace with these parameters; generate it if not.
+
+    Nothing is generated when ``out/synthface.json`` records the same generator version and
+    parameters (``workers`` does not change the data). Otherwise the data set is written to a
+    temporary sibling folder and moved into ``out`` when complete, so an interrupted run leaves
+    no ``synthface.json`` behind and the next call starts again. Other files in ``out`` are
+    left alone. Returns ``out``.
+    """
+    out = Path(out)
+    wanted = {"generator_version": GENERATOR_VERSION,
+              "parameters": _params(train, test, size, seed)}
+    if not force and read_params(out) == wanted:
+        return out
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_synthface(tmp, train, test, size, seed, workers, progress)
+        _install(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
