@@ -172,7 +172,7 @@ def head_parts(f: np.ndarray, hairline: float = 1.0) -> dict[str, np.ndarray]:
     jaw = 0.5 * (f[6] + f[26])
     parts["neck_top"] = np.array([[f[6, 0] * 0.7, jaw[1] - 0.1, -0.5],
                                   [f[26, 0] * 0.7, jaw[1] - 0.1, -0.5]])
-    parts["neck_axis"] = np.array([[0.0, jaw[1], -0.5], [0.0, jaw[1] + 1.6, -0.5]])
+    parts["neck_axis"] = np.array([[0.0, jaw[1], -0.5], [0.0, jaw[1] + 1.0, -0.5]])
     up = np.array([0.0, -0.035, 0.02])
     parts["nostrils"] = np.stack([0.55 * f[56] + 0.45 * 0.5 * (f[55] + f[57]) + up,
                                   0.55 * f[58] + 0.45 * 0.5 * (f[59] + f[57]) + up])

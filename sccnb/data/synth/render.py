@@ -38,7 +38,10 @@ def _ip(points: np.ndarray) -> np.ndarray:
 
 
 def _c(colour) -> tuple[float, ...]:
-    return tuple(float(v) for v in np.atleast_1d(np.clip(colour, 0, 255)))
+    """A cv2 colour tuple, clipped to 0..255 (scalars give one channel)."""
+    if np.ndim(colour) == 0:
+        return (min(255.0, max(0.0, float(colour))),)
+    return tuple(min(255.0, max(0.0, v)) for v in np.asarray(colour, np.float64).tolist())
 
 
 def fill(img: np.ndarray, points: np.ndarray, colour) -> None:
@@ -69,6 +72,13 @@ def _lowres_noise(rng: np.random.Generator, size: int, cells: int, channels: int
     return out.reshape(size, size, channels)
 
 
+def muted_colour(rng: np.random.Generator, lo: float = 0.0, hi: float = 255.0) -> np.ndarray:
+    """A random RGB colour with photo-like saturation (pulled towards its grey level)."""
+    c = rng.uniform(lo, hi, 3)
+    grey = c.mean()
+    return grey + rng.uniform(0.15, 0.8) * (c - grey)
+
+
 def _angle(v: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(v[1], v[0])))
 
@@ -77,14 +87,15 @@ def _angle(v: np.ndarray) -> float:
 def draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
     """Cluttered background: colour gradient, smooth texture, 10-30 random shapes, sometimes
     stripes or defocus. Returns ``(size, size, 3)`` uint8 RGB."""
-    corners = rng.uniform(20, 235, (2, 2, 3)).astype(np.float32)
+    corners = np.stack([muted_colour(rng, 20, 235) for _ in range(4)]).reshape(2, 2, 3)
+    corners = corners.astype(np.float32)
     img = cv2.resize(corners, (size, size), interpolation=cv2.INTER_LINEAR)
     img += 40.0 * _lowres_noise(rng, size, int(rng.integers(3, 12)), 3)
     img = np.clip(img, 0, 255).astype(np.uint8)
     n_shapes = int(rng.integers(10, 31))
     kinds = rng.integers(0, 6, n_shapes)
     for kind in kinds:
-        colour = rng.uniform(0, 255, 3)
+        colour = muted_colour(rng)
         p = rng.uniform(-0.1, 1.1, 2) * size
         r = rng.uniform(0.03, 0.3) * size
         if kind == 0:  # rectangle (rotated)
@@ -124,8 +135,8 @@ def _up(geo: FaceGeometry) -> np.ndarray:
     return v / max(np.linalg.norm(v), 1e-6)
 
 
-def _draw_hair_back(img: np.ndarray, mask: np.ndarray, spec: FaceSpec,
-                    geo: FaceGeometry) -> None:
+def _draw_hair_back(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeometry,
+                    rng: np.random.Generator) -> None:
     app = spec.appearance
     skull = geo.parts["skull"]
     colour = app.hair if app.hair_style != "bald" else app.skin * 0.95
@@ -145,6 +156,35 @@ def _draw_hair_back(img: np.ndarray, mask: np.ndarray, spec: FaceSpec,
         top = skull.mean(0) + up * 1.2 * s
         ellipse(img, top, (0.42 * s, 0.34 * s), _angle(up) + 90, colour)
         ellipse(mask, top, (0.42 * s, 0.34 * s), _angle(up) + 90, 255)
+    if app.hair_style != "bald":
+        _hair_strands(img, mask, rng, colour, skull, s)
+
+
+def _hair_strands(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                  colour: np.ndarray, skull: np.ndarray, s: float) -> None:
+    """Lighter and darker strands radiating from the crown, clipped to the hair region."""
+    size = img.shape[0]
+    lo = np.clip(np.floor(skull.min(0) - 0.3 * s), 0, size).astype(int)
+    hi = np.clip(np.ceil(skull.max(0) + 2.5 * s), 0, size).astype(int)
+    (x0, y0), (x1, y1) = lo, hi
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return
+    centre = skull.mean(0)
+    roi, clip = img[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+    layer = roi.copy()
+    n = int(rng.integers(25, 50))
+    starts = np.column_stack([rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)])
+    shades = rng.uniform(0.55, 1.45, n)
+    lengths = rng.uniform(0.15, 0.5, n) * s
+    bends = rng.normal(0.0, 0.25, n)
+    width = max(1.0, 0.012 * s)
+    for p, shade, length, bend in zip(starts, shades, lengths, bends):
+        d = p - centre
+        d = d / max(np.linalg.norm(d), 1e-6)
+        n_ = np.array([-d[1], d[0]])
+        pts = np.stack([p, p + d * 0.5 * length + n_ * bend * 0.3 * length, p + d * length])
+        line(layer, pts - [x0, y0], colour * shade + 8 * (shade - 1), width)
+    np.copyto(roi, layer, where=clip[..., None] > 127)
 
 
 def _draw_body(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
@@ -158,11 +198,10 @@ def _draw_body(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeome
     fill(img, shoulders, spec.appearance.clothes)
     r = NECK_RADIUS * s
     top = geo.parts["neck_top"]
-    neck = np.array([top[0], top[1], base + [r, 0.2 * s], base + [-r, 0.2 * s]])
-    fill(img, neck, spec.appearance.skin * 0.82)
+    neck = np.array([top[0], top[1], base + [r, 0.1 * s], base + [0.0, 0.5 * s],
+                     base + [-r, 0.1 * s]])  # with a V neckline
+    fill(img, neck, spec.appearance.skin * 0.85)
     fill(mask, neck, 255)
-    collar = np.array([base + [-r * 1.1, 0.0], base + [0, 0.45 * s], base + [r * 1.1, 0.0]])
-    line(img, collar, spec.appearance.clothes * 0.6, 0.06 * s)
 
 
 def _draw_ears(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
@@ -187,10 +226,22 @@ def _draw_skin(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeome
     outline = skin_outline(geo)
     fill(img, outline, skin)
     fill(mask, outline, 255)
-    nose = np.concatenate([geo.landmarks[51:60], geo.parts["nostrils"]])
-    hull = cv2.convexHull(nose.astype(np.float32))[:, 0]
-    fill(img, hull, skin)
-    fill(mask, hull, 255)
+    # Skin also under the nose and around each eye and brow: at large yaw WFLW's far contour
+    # runs level with the far eye corner (the annotators follow the silhouette), so the eye
+    # region may poke out of the contour polygon; there the skin bulges a little beyond the
+    # contour points, as it does in the real annotations.
+    lm, s = geo.landmarks, geo.pose.scale
+    regions = (np.concatenate([lm[51:60], geo.parts["nostrils"]]),
+               np.concatenate([lm[33:42], lm[60:68], lm[0:5]]),
+               np.concatenate([lm[42:51], lm[68:76], lm[28:33]]))
+    for pts in regions:
+        hull = cv2.convexHull(pts.astype(np.float32))[:, 0].astype(np.float64)
+        centre = hull.mean(0)
+        offset = hull - centre
+        hull = hull + 0.04 * s * offset / np.maximum(np.linalg.norm(offset, axis=1,
+                                                                    keepdims=True), 1e-6)
+        fill(img, hull, skin)
+        fill(mask, hull, 255)
 
 
 def _draw_brows(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
@@ -234,9 +285,9 @@ def _draw_eyes(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
         ellipse(eye_layer, centre, axes, geo.pose.roll, app.iris)
         ellipse(eye_layer, centre, (axes[0] * 0.75, axes[1] * 0.75), geo.pose.roll,
                 app.iris * 1.25)
-        ellipse(eye_layer, centre, (axes[0] * 0.42, axes[1] * 0.42), geo.pose.roll, (12, 10, 10))
-        glint = centre + r_iris * 0.35 * np.array([light[0], light[1]]) - [0, 0.2 * r_iris]
-        ellipse(eye_layer, glint, (r_iris * 0.14, r_iris * 0.14), 0.0, (250, 250, 250))
+        ellipse(eye_layer, centre, (axes[0] * 0.45, axes[1] * 0.45), geo.pose.roll, (12, 10, 10))
+        glint = centre + r_iris * 0.45 * np.array([light[0], light[1]]) - [0, 0.3 * r_iris]
+        ellipse(eye_layer, glint, (r_iris * 0.12, r_iris * 0.12), 0.0, (250, 250, 250))
         clip = np.zeros(roi.shape[:2], np.uint8)
         fill(clip, local, 255)
         alpha = (clip.astype(np.float32) / 255.0)[..., None]
@@ -249,15 +300,13 @@ def _draw_eyes(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
 
 def _draw_nose(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
     app, lm, s = spec.appearance, geo.landmarks, geo.pose.scale
-    dark = app.skin * 0.55
     for c in geo.parts["nostrils"]:
-        ellipse(img, c, (0.045 * s, 0.022 * s), geo.pose.roll, dark * 0.6)
+        ellipse(img, c, (0.036 * s, 0.017 * s), geo.pose.roll, app.skin * 0.35)
     # alar creases: from each wing point up and in towards the tip
     for wing, nostril in ((55, 0), (59, 1)):
         ctrl = lm[wing] + 0.45 * (lm[53] - lm[wing])
         curve = np.stack([lm[wing], 0.5 * (lm[wing] + ctrl) + 0.3 * (lm[wing] - lm[57]), ctrl])
-        line(img, curve, app.skin * 0.72, 0.012 * s)
-    line(img, lm[55:60], app.skin * 0.75, 0.01 * s)
+        line(img, curve, app.skin * 0.8, 0.01 * s)
 
 
 def _draw_mouth(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
@@ -346,7 +395,7 @@ def _shading(spec: FaceSpec, geo: FaceGeometry, size: int, low: int) -> tuple[np
     diffuse = light.ambient + light.diffuse * np.clip(ndotl, 0.0, None)
     half = light.direction + np.array([0.0, 0.0, 1.0])
     half /= np.linalg.norm(half)
-    spec_map = light.specular * np.clip(n @ half, 0.0, None) ** 24
+    spec_map = 2.0 * light.specular * np.clip(n @ half, 0.0, None) ** 24
     return diffuse.astype(np.float32), spec_map.astype(np.float32)
 
 
@@ -362,8 +411,11 @@ def _contact_shadows(spec: FaceSpec, geo: FaceGeometry, size: int, low: int) -> 
     away = -np.sign(spec.lighting.direction[0]) or 1.0
     side = np.array([np.cos(np.radians(geo.pose.roll)), np.sin(np.radians(geo.pose.roll))])
     bridge = lm[51:55] + away * side * 0.07 * s
-    line(shade, bridge, 0.25, 0.06 * s)
+    line(shade, bridge, 0.35, 0.06 * s)
+    for wing in (55, 59):  # the creases around the nose wings
+        ellipse(shade, lm[wing] + [0, -0.03 * s], (0.05 * s, 0.07 * s), geo.pose.roll, 0.22)
     ellipse(shade, lm[57] + [0, 0.04 * s], (0.14 * s, 0.04 * s), geo.pose.roll, 0.25)
+    line(shade, lm[55:60] + [0, 0.01 * s], 0.3, 0.025 * s)  # the nose's lower edge
     ellipse(shade, lm[85] + [0, 0.07 * s], (0.16 * s, 0.045 * s), geo.pose.roll, 0.2)
     line(shade, lm[4:29], 0.3, 0.08 * s)  # the jaw line darkens the neck just below it
     shade = cv2.GaussianBlur(shade, (0, 0), max(0.6, 0.05 * s))
@@ -421,10 +473,10 @@ def _occluder_shape(kind: str, rng: np.random.Generator, spec: FaceSpec, geo: Fa
             end = anchor + 0.5 * length * np.array([np.cos(np.radians(rot)),
                                                     np.sin(np.radians(rot))])
             ellipse(mask, end, (0.3 * s, 0.3 * s), 0.0, 255)
-        return rng.uniform(0, 255, 3)
+        return muted_colour(rng)
     if kind == "sunglasses":
-        for c in (lm[96], lm[97]):
-            ellipse(mask, c, (0.27 * s, 0.19 * s), geo.pose.roll, 255)
+        for c in (lm[60:68].mean(0), lm[68:76].mean(0)):
+            ellipse(mask, c, (0.3 * s, 0.22 * s), geo.pose.roll, 255)
         line(mask, np.stack([lm[96], lm[97]]), 255, 0.05 * s)
         line(mask, np.stack([lm[60], lm[2]]), 255, 0.05 * s)
         line(mask, np.stack([lm[72], lm[30]]), 255, 0.05 * s)
@@ -447,7 +499,7 @@ def _occluder_shape(kind: str, rng: np.random.Generator, spec: FaceSpec, geo: Fa
             ellipse(mask, anchor, (r.mean(), r.mean() * rng.uniform(0.5, 1)), rot, 255)
         else:
             fill(mask, cv2.convexHull(pts.astype(np.float32))[:, 0], 255)
-        return rng.uniform(0, 255, 3)
+        return muted_colour(rng)
     if kind == "hair":  # a lock of hair falling over one eye
         eye = lm[96] if rng.random() < 0.5 else lm[97]
         top = geo.parts["forehead"][len(geo.parts["forehead"]) // 2]
@@ -466,12 +518,28 @@ def _occluder_shape(kind: str, rng: np.random.Generator, spec: FaceSpec, geo: Fa
                      centre + side * 1.5 * s + up * 1.3 * s,
                      centre - side * 1.5 * s + up * 1.3 * s])
     fill(mask, band, 255)
-    return rng.uniform(10, 220, 3)
+    return muted_colour(rng, 10, 220)
+
+
+def _cast_shadow(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, soft: float) -> None:
+    """Darken ``img`` under ``mask`` shifted away from the light and blurred."""
+    light = spec.lighting.direction
+    shift = -np.array([light[0], light[1]]) * 4.0 * soft
+    ys, xs = np.nonzero(mask)
+    pad = int(np.ceil(np.abs(shift).max() + 3 * soft)) + 1
+    size = mask.shape[0]
+    y0, y1 = max(0, ys.min() - pad), min(size, ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(size, xs.max() + 1 + pad)
+    warp = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
+    moved = cv2.warpAffine(mask[y0:y1, x0:x1], warp, (x1 - x0, y1 - y0))
+    shadow = cv2.GaussianBlur(moved.astype(np.float32) / 255.0, (0, 0), 1.5 * soft)
+    img[y0:y1, x0:x1] *= (1.0 - 0.35 * shadow)[..., None]
 
 
 def _draw_occluders(img: np.ndarray, rng: np.random.Generator, spec: FaceSpec,
-                    geo: FaceGeometry) -> np.ndarray:
-    """Draw the spec's occluders over ``img`` (float32); return their union alpha (float32)."""
+                    geo: FaceGeometry, exposure: np.ndarray) -> np.ndarray:
+    """Draw the spec's occluders over ``img`` (float32, already exposed: their colours are
+    multiplied by ``exposure``); return their union alpha (float32)."""
     size = img.shape[0]
     union = np.zeros((size, size), np.float32)
     for kind in spec.occluders:
@@ -482,16 +550,20 @@ def _draw_occluders(img: np.ndarray, rng: np.random.Generator, spec: FaceSpec,
             continue
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         alpha = mask[y0:y1, x0:x1].astype(np.float32)[..., None] / 255.0
-        if kind in ("hand", "hair", "mask"):
+        if kind in ("hand", "hair", "mask", "sunglasses"):
             tex = colour.astype(np.float32) * (1.0 + 0.06 * _lowres_noise(
                 rng, max(y1 - y0, x1 - x0), 4, 3)[:y1 - y0, :x1 - x0])
         else:
             tex = _textured(rng, (y1 - y0, x1 - x0), colour)
-        # simple shading: a linear gradient across the occluder
+        # shading: a linear gradient across the occluder, darker towards its edges (a rounded
+        # object), and a soft shadow cast on what lies behind it
         grad = np.linspace(1.15, 0.75, x1 - x0, dtype=np.float32)[None, :, None]
         if rng.random() < 0.5:
             grad = grad[:, ::-1]
-        tex = tex * grad
+        soft = max(1.0, 0.04 * geo.pose.scale)
+        interior = cv2.GaussianBlur(alpha[..., 0], (0, 0), soft)[..., None]
+        tex = tex * grad * (0.6 + 0.4 * np.clip(2.0 * interior - 0.5, 0.0, 1.0)) * exposure
+        _cast_shadow(img, mask, spec, soft)
         roi = img[y0:y1, x0:x1]
         roi[:] = roi * (1 - alpha) + tex * alpha
         union[y0:y1, x0:x1] = np.maximum(union[y0:y1, x0:x1], alpha[..., 0])
@@ -516,10 +588,15 @@ def _blur(img: np.ndarray, blur: tuple[str, float, float], size: int) -> np.ndar
 # --- the whole picture -------------------------------------------------------------------------
 def render_face(spec: FaceSpec, geo: FaceGeometry, size: int, rng: np.random.Generator
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Render a face. Returns ``(image (size, size, 3) uint8 RGB, occluded (98,) bool)``."""
-    img = draw_background(rng, size)
+    """Render a face. Returns ``(image (size, size, 3) uint8 RGB, occluded (98,) bool)``.
+
+    Background, lighting texture, occluders and noise draw from separate child generators of
+    ``rng``, so switching occluders on or off leaves every other pixel as it was.
+    """
+    bg_rng, light_rng, occ_rng, noise_rng = rng.spawn(4)
+    img = draw_background(bg_rng, size)
     head = np.zeros((size, size), np.uint8)  # where face lighting applies
-    _draw_hair_back(img, head, spec, geo)
+    _draw_hair_back(img, head, spec, geo, light_rng)
     _draw_body(img, head, spec, geo)
     _draw_ears(img, head, spec, geo)
     _draw_skin(img, head, spec, geo)
@@ -537,17 +614,19 @@ def render_face(spec: FaceSpec, geo: FaceGeometry, size: int, rng: np.random.Gen
     up = cv2.INTER_LINEAR
     face_light = cv2.resize(diffuse * contact, (size, size), interpolation=up)
     face_spec = cv2.resize(specular, (size, size), interpolation=up)
-    bg_light = _lowres_noise(rng, size, 2) * 0.15 + 0.95
-    a = head.astype(np.float32) / 255.0
-    light = bg_light[..., 0] + a * (face_light - bg_light[..., 0])
-    out = img.astype(np.float32) * light[..., None] + (255.0 * a * face_spec)[..., None]
-
-    occ_alpha = _draw_occluders(out, rng, spec, geo)
+    bg_grid = light_rng.uniform(0.8, 1.1, (2, 2)).astype(np.float32)
+    bg_light = cv2.resize(bg_grid, (size, size), interpolation=cv2.INTER_LINEAR)
+    a = head.astype(np.float32) * np.float32(1.0 / 255.0)
+    # the specular term multiplies too (a sheen on the albedo), so it never lifts dark pupils
+    light = bg_light + a * (face_light + face_spec - bg_light)
     lt = spec.lighting
-    out *= (lt.gain * lt.tint).astype(np.float32)
+    exposure = (lt.gain * lt.tint).astype(np.float32)  # global exposure and colour cast
+    out = img.astype(np.float32) * light[..., None] * exposure
+
+    occ_alpha = _draw_occluders(out, occ_rng, spec, geo, exposure)
     if spec.blur is not None:
         out = _blur(out, spec.blur, size)
-    noise = rng.standard_normal((size, size), dtype=np.float32) * np.float32(lt.noise)
+    noise = noise_rng.standard_normal((size, size), dtype=np.float32) * np.float32(lt.noise)
     out += noise[..., None]
     image = np.clip(out, 0, 255).astype(np.uint8)
 

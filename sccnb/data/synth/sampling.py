@@ -141,14 +141,16 @@ def sample_pose_angles(rng: np.random.Generator, model: ShapeModel,
     yaw = _from_quantiles(rng, levels, q[other, 0], hi=_NORMAL_YAW_CAP)
     pitch = _from_quantiles(rng, levels, q[other, 1], hi=25.0)
     roll = _from_quantiles(rng, levels, q[other, 2], hi=28.0)
-    kind = rng.random()
+    # the large-pose alternatives are always drawn, so later draws do not depend on the flag
+    large_yaw = _from_quantiles(rng, levels, q[1, 0], lo=LARGE_YAW + 1.0)
+    large_roll, large_pitch, kind = rng.uniform(30.0, 55.0), rng.uniform(22.0, 35.0), rng.random()
     if large:
         if kind < 0.75:
-            yaw = _from_quantiles(rng, levels, q[1, 0], lo=LARGE_YAW + 1.0)
+            yaw = large_yaw
         elif kind < 0.9:
-            roll = rng.uniform(30.0, 55.0)
+            roll = large_roll
         else:
-            pitch = rng.uniform(22.0, 35.0)
+            pitch = large_pitch
     return float(signs[0] * yaw), float(signs[1] * pitch), float(signs[2] * roll)
 
 
@@ -178,6 +180,11 @@ def sample_expression(rng: np.random.Generator, model: ShapeModel,
     return coeffs, handles, kind
 
 
+def _muted(colour: np.ndarray, saturation: float) -> np.ndarray:
+    """``colour`` pulled towards its grey level (saturation 1 = unchanged)."""
+    return colour.mean() + saturation * (colour - colour.mean())
+
+
 def _mix(rng: np.random.Generator, palette: np.ndarray, p: np.ndarray | None = None,
          jitter: float = 8.0) -> np.ndarray:
     """A palette colour blended with a neighbour, plus jitter."""
@@ -193,12 +200,11 @@ def sample_appearance(rng: np.random.Generator, makeup: bool) -> Appearance:
     hair = _mix(rng, _HAIR, _HAIR_P, jitter=10.0)
     style = HAIR_STYLES[int(rng.choice(len(HAIR_STYLES), p=[0.45, 0.35, 0.08, 0.12]))]
     brow = np.clip(0.55 * hair + 0.45 * skin * 0.45, 0, 255)
-    natural = np.array([165.0, 75.0, 80.0])
-    lips = np.clip(0.62 * skin + 0.38 * natural - rng.uniform(5, 25), 0, 255)
+    lips = skin * np.array([0.95, 0.63, 0.68]) * rng.uniform(0.82, 0.98)  # redder and darker
     app = Appearance(
         skin=skin, hair=hair, hair_style=style, hairline=float(rng.uniform(0.85, 1.15)),
         fringe=bool(rng.random() < 0.25 and style != "bald"), brow=brow, lips=lips,
-        iris=_mix(rng, _IRIS, jitter=10.0), clothes=rng.uniform(20, 235, 3),
+        iris=_mix(rng, _IRIS, jitter=10.0), clothes=_muted(rng.uniform(20, 235, 3), rng.uniform(0.2, 0.9)),
         brow_thickness=float(rng.uniform(0.8, 1.25)),
         beard=float(rng.uniform(0.1, 0.35)) if rng.random() < 0.12 else 0.0)
     draws = rng.random(4)  # always drawn, so later draws do not depend on the flag
@@ -224,16 +230,18 @@ def sample_lighting(rng: np.random.Generator, extreme: bool) -> Lighting:
                      noise=1.0 + 2.0 * u[4])
     kind = ("side", "dark", "tinted", "bright")[int(rng.choice(4, p=[0.45, 0.3, 0.13, 0.12]))]
     side_az = np.deg2rad(rng.uniform(65, 95) * rng.choice([-1.0, 1.0]))
+    side_el = np.deg2rad(rng.uniform(-10, 30))
+    tint = np.clip(rng.uniform(0.35, 1.3, 3), 0.2, 1.3)
     if extreme:
         light.kind = kind
         if kind == "side":
-            light.direction = _unit(side_az, np.deg2rad(rng.uniform(-10, 30)))
+            light.direction = _unit(side_az, side_el)
             light.ambient, light.diffuse = 0.08 + 0.12 * u[0], 1.1 + 0.3 * u[1]
             light.specular = 0.25 * u[2]
         elif kind == "dark":
             light.gain, light.noise = 0.2 + 0.2 * u[3], 4.0 + 6.0 * u[4]
         elif kind == "tinted":
-            light.tint = np.clip(rng.uniform(0.35, 1.3, 3), 0.2, 1.3)
+            light.tint = tint
             light.gain = 0.7 + 0.3 * u[3]
         else:  # over-exposed, washed out
             light.gain, light.ambient = 1.6 + 0.5 * u[3], 0.75

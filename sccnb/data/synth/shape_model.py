@@ -148,13 +148,14 @@ def mirror_shapes(shapes: np.ndarray) -> np.ndarray:
 
 # --- 2-D Procrustes ----------------------------------------------------------------------------
 def _similarity_to(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """``src`` (P, 2) centred, scaled and rotated onto the centred ``dst`` (least squares)."""
-    a, b = src - src.mean(0), dst - dst.mean(0)
+    """``src`` (..., P, 2) centred, scaled and rotated onto the centred ``dst`` (P, 2), each
+    shape by its own least-squares similarity."""
+    a, b = src - src.mean(-2, keepdims=True), dst - dst.mean(0)
     # complex-number form: the optimal similarity is z -> c z with c = <a, b> / <a, a>
-    za, zb = a[:, 0] + 1j * a[:, 1], b[:, 0] + 1j * b[:, 1]
-    c = np.vdot(za, zb) / np.vdot(za, za)
-    z = c * za
-    return np.stack([z.real, z.imag], axis=1)
+    za, zb = a[..., 0] + 1j * a[..., 1], b[:, 0] + 1j * b[:, 1]
+    c = (np.conj(za) @ zb) / (np.abs(za) ** 2).sum(-1)
+    z = c[..., None] * za
+    return np.stack([z.real, z.imag], axis=-1)
 
 
 def procrustes_align(shapes: np.ndarray, n_iter: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +167,7 @@ def procrustes_align(shapes: np.ndarray, n_iter: int = 10) -> tuple[np.ndarray, 
     mean = mean / np.linalg.norm(mean)
     aligned = shapes
     for _ in range(n_iter):
-        aligned = np.stack([_similarity_to(s, mean) for s in shapes])
+        aligned = _similarity_to(shapes, mean)
         new = aligned.mean(0)
         new = _similarity_to(new, mean)
         new /= np.linalg.norm(new)
@@ -197,18 +198,25 @@ def _fit_cameras(shapes: np.ndarray, shape3d: np.ndarray) -> tuple[np.ndarray, n
     rotations (F, 3, 3) (third row = cross product of the first two).
     """
     pinv = np.linalg.pinv(shape3d)  # (3, P)
-    affine = np.einsum("kp,fpd->fdk", pinv, shapes)  # (F, 2, 3)
-    u, sig, vt = np.linalg.svd(affine, full_matrices=False)  # u (F,2,2), vt (F,2,3)
-    r2 = u @ vt
+    affine = shapes.transpose(0, 2, 1) @ pinv.T  # (F, 2, 3)
+    # polar decomposition A = sqrt(A A^T) R2 in closed form for 2x2: with M = A A^T,
+    # sqrt(M) = (M + sqrt(det M) I) / sqrt(tr M + 2 sqrt(det M)), whose trace is the sum of
+    # A's singular values.
+    m = affine @ affine.transpose(0, 2, 1)
+    root_det = np.sqrt(np.clip(np.linalg.det(m), 0.0, None))
+    norm = np.sqrt(np.trace(m, axis1=1, axis2=2) + 2.0 * root_det)
+    sqrt_m = (m + root_det[:, None, None] * np.eye(2)) / norm[:, None, None]
+    r2 = np.linalg.solve(sqrt_m, affine)
     rot = np.concatenate([r2, np.cross(r2[:, 0], r2[:, 1])[:, None]], axis=1)
-    return sig.mean(1), rot
+    return 0.5 * norm, rot
 
 
 def _fit_structure(shapes: np.ndarray, scales: np.ndarray, rot: np.ndarray) -> np.ndarray:
     """Least-squares 3-D shape given the cameras (one 3x3 normal equation per point)."""
     a = scales[:, None, None] * rot[:, :2]  # (F, 2, 3)
-    lhs = np.einsum("fdk,fdl->kl", a, a)  # same for every point
-    rhs = np.einsum("fdk,fpd->pk", a, shapes)  # (P, 3)
+    flat = a.reshape(-1, 3)  # (F * 2, 3)
+    lhs = flat.T @ flat  # the same for every point
+    rhs = shapes.transpose(1, 0, 2).reshape(shapes.shape[1], -1) @ flat  # (P, 3)
     return np.linalg.solve(lhs, rhs.T).T
 
 
