@@ -344,3 +344,46 @@ def test_cli_and_workers_give_the_same_data(tmp_path):
     assert main(["synth", "--out", str(tmp_path / "a"), *args[:-2], "2", "--quiet"]) == 0
     c = json.loads((tmp_path / "a" / "synthface.json").read_text())
     assert c["parameters"]["seed"] == 2 and c["content_sha256"] != a["content_sha256"]
+
+
+def test_project_readers_read_back_every_format(dataset):
+    """Round trip through sccnb.data's readers: the same faces in every layout."""
+    from sccnb.data import read_300w, read_cofw, read_cofw68, read_wflw
+    from sccnb.data._io import IncompleteDatasetWarning
+
+    m68, m29 = list(WFLW98_TO_300W68), list(WFLW98_TO_COFW29)
+    test_faces = _expected("test", TEST)
+    for split, faces_ in (("train", _expected("train", TRAIN)), ("test", test_faces)):
+        records = read_wflw(dataset / "WFLW", split)
+        assert len(records) == len(faces_)
+        for rec, face in zip(records, faces_):
+            np.testing.assert_allclose(rec.landmarks, face.landmarks, atol=5e-7)
+            np.testing.assert_array_equal(rec.box, face.box)
+            assert {a: rec.attributes[a] for a in WFLW_ATTRIBUTES} == face.attributes
+            if split == "test":
+                assert rec.attributes["subset_largepose"] == face.attributes["pose"]
+                assert rec.attributes["subset_occlusion"] == face.attributes["occlusion"]
+
+    # SynthFace fills helen/trainset, lfpw/testset and ibug only; the reader notes the others
+    with pytest.warns(IncompleteDatasetWarning):
+        full = read_300w(dataset / "300W", "full")
+    by_name = {Path(r.name).stem: r for r in full}
+    assert len(by_name) == TEST
+    for face in test_faces:
+        rec = by_name[f"synthface_test_{face.index:06d}"]
+        np.testing.assert_allclose(rec.landmarks, face.landmarks[m68], atol=5e-7)
+        hard = any(face.attributes[a] for a in ("pose", "expression", "occlusion"))
+        assert rec.attributes["challenging"] == hard
+
+    mat = dataset / "COFW" / "COFW_test_color.mat"
+    cofw = read_cofw(mat, "test")
+    cofw68 = read_cofw68(dataset / "COFW68", mat)
+    assert len(cofw) == len(cofw68) == TEST
+    for rec29, rec68, face in zip(cofw, cofw68, test_faces):
+        x0, y0 = synth_writer.cofw_crop(face.box, SIZE, SIZE)[:2]
+        np.testing.assert_allclose(rec29.landmarks, face.landmarks[m29] - [x0, y0], atol=1e-9)
+        np.testing.assert_allclose(rec68.landmarks, face.landmarks[m68] - [x0, y0], atol=1e-9)
+        np.testing.assert_array_equal(rec29.occluded, face.occluded[m29])
+        np.testing.assert_array_equal(rec68.occluded, face.occluded[m68])
+        np.testing.assert_array_equal(rec29.box, face.box - [x0, y0, x0, y0])
+        np.testing.assert_array_equal(rec68.image, rec29.image)
