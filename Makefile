@@ -1,19 +1,127 @@
-# sccnb -- set-up, tests, and one file target per paper table/figure.
+# sccnb -- set-up, tests, and one file target per paper table and figure.
+#
+#   make setup                 create .venv, install the pinned requirements and the package
+#   make test                  the test suite (runs every notebook at smoke size)
+#   make reproduce-tables      every table and figure into results/$(PROFILE)/
+#   make table1 ... table8, make figures, make tour, make real300w
+#   make lab                   JupyterLab with the package importable
+#   make bench                 benchmarks into results/bench/
+#
+# Variables: PROFILE (smoke | cpu | gpu | paper | real300w; default gpu when CUDA is available,
+# else cpu), DATA_ROOT (default: SynthFace generated into .cache/ on first use), SEEDS
+# (comma-separated, default 0), WORKERS (parallel training processes; 0 = profile default).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
+.SUFFIXES:
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test
-## setup: create .venv and install the pinned requirements and the package (editable)
+# The profile is looked up only when a results target is asked for (it imports torch).
+NO_PROFILE_GOALS := setup test lab bench help clean-smoke clean-cache
+ifeq ($(origin PROFILE), undefined)
+ifneq ($(filter-out $(NO_PROFILE_GOALS),$(or $(MAKECMDGOALS),help)),)
+PROFILE := $(shell $(PY) -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")' 2>/dev/null || echo cpu)
+else
+PROFILE := cpu
+endif
+endif
+DATA_ROOT ?=
+SEEDS ?= 0
+WORKERS ?= 0
+
+RESULTS := results/$(PROFILE)
+TABLES := $(RESULTS)/tables
+FIGURES := $(RESULTS)/figures
+EXECUTED := $(RESULTS)/notebooks
+SRC := $(shell find sccnb -name '*.py' -o -name '*.npz' 2>/dev/null)
+STUDY_PARAMS := -p profile $(PROFILE) -p data_root '$(DATA_ROOT)' -y 'seeds: [$(SEEDS)]' \
+	-p workers $(WORKERS) -p out_dir $(abspath $(RESULTS))
+# papermill writes the executed copy next to the results; a failing cell fails make.
+PAPERMILL = $(PY) -m papermill --cwd notebooks -k python3 --no-progress-bar --log-output
+
+.PHONY: help setup test lab bench reproduce-tables runs table1 table2 table3 table4 table5 \
+	table6 table7 table8 figures fig1 fig6 tour real300w clean-smoke clean-cache
+
+help:
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+
+## set-up and tests --------------------------------------------------------------------------
 setup:
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
 
-## test: run the test suite
 test:
 	$(PY) -m pytest
+
+lab:
+	$(PY) -m jupyter lab --notebook-dir=notebooks
+
+bench:
+	$(PY) -m sccnb bench --out results/bench
+
+## results ------------------------------------------------------------------------------------
+$(TABLES) $(FIGURES) $(EXECUTED):
+	mkdir -p $@
+
+# Train (or load) every run the tables need, in parallel where the profile allows; the
+# notebooks then only load them. A stamp records that this step finished.
+$(RESULTS)/.runs: $(SRC) | $(EXECUTED)
+	$(PY) -m sccnb runs --profile $(PROFILE) --data-root '$(DATA_ROOT)' --seeds '$(SEEDS)' \
+		--workers $(WORKERS)
+	touch $@
+runs: $(RESULTS)/.runs
+
+# $(call notebook,target,notebook,extra papermill args)
+define notebook
+$(1): notebooks/$(2) $(SRC) $(RESULTS)/.runs | $(EXECUTED) $(TABLES) $(FIGURES)
+	$$(PAPERMILL) $$< $(EXECUTED)/$(2) $(STUDY_PARAMS) $(3)
+endef
+
+$(eval $(call notebook,$(TABLES)/table1.csv,table1_wflw.ipynb,))
+$(eval $(call notebook,$(TABLES)/table2.csv,table2_cofw.ipynb,))
+$(eval $(call notebook,$(TABLES)/table3.csv,table3_300w.ipynb,))
+$(eval $(call notebook,$(TABLES)/table5.csv,table5_components.ipynb,))
+$(eval $(call notebook,$(TABLES)/table6.csv,table6_attention_features.ipynb,))
+$(eval $(call notebook,$(TABLES)/table7.csv,table7_topk.ipynb,))
+$(eval $(call notebook,$(TABLES)/table8.csv,table8_loss.ipynb,))
+$(eval $(call notebook,$(TABLES)/fig1_occlusion.csv,fig1_occlusion.ipynb,))
+$(eval $(call notebook,$(FIGURES)/fig6_attention.png,fig6_attention.ipynb,))
+$(eval $(call notebook,$(EXECUTED)/00_tour.ipynb,00_tour.ipynb,))
+
+# Table 4 trains nothing: it measures the paper-sized models on this machine.
+$(TABLES)/table4.csv: notebooks/table4_efficiency.ipynb $(SRC) | $(EXECUTED) $(TABLES)
+	$(PAPERMILL) $< $(EXECUTED)/table4_efficiency.ipynb -p profile $(PROFILE) \
+		-p out_dir $(abspath $(RESULTS)) $(if $(filter smoke,$(PROFILE)),-p input_size 64 -p repeats 2,)
+
+table1: $(TABLES)/table1.csv
+table2: $(TABLES)/table2.csv
+table3: $(TABLES)/table3.csv
+table4: $(TABLES)/table4.csv
+table5: $(TABLES)/table5.csv
+table6: $(TABLES)/table6.csv
+table7: $(TABLES)/table7.csv
+table8: $(TABLES)/table8.csv
+fig1: $(TABLES)/fig1_occlusion.csv
+fig6: $(FIGURES)/fig6_attention.png
+figures: fig1 fig6 table7 table8
+tour: $(EXECUTED)/00_tour.ipynb
+
+reproduce-tables: table1 table2 table3 table4 table5 table6 table7 table8 figures tour
+
+# Issue 6: the FC baseline and SCC on the 1,207 real 300-W faces of ../shared/data/300w_mini.
+REAL := results/real300w
+$(REAL)/tables/table3_real300w.csv: notebooks/table3_real300w.ipynb $(SRC)
+	mkdir -p $(REAL)/notebooks
+	$(PAPERMILL) $< $(REAL)/notebooks/table3_real300w.ipynb -p out_dir $(abspath $(REAL)) \
+		-y 'seeds: [$(SEEDS)]'
+real300w: $(REAL)/tables/table3_real300w.csv
+
+clean-smoke:
+	rm -rf results/smoke results/runs/smoke-*
+
+clean-cache:
+	rm -rf .cache

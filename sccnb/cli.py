@@ -14,6 +14,7 @@ import sys
 # command -> (module, one-line help)
 COMMANDS = {
     "train": ("sccnb.train", "train a model from a named profile (or load the run if it exists)"),
+    "runs": ("sccnb.study.plan", "train (or load) every run the tables and figures need"),
     "eval": ("sccnb.evaluate", "evaluate a stored run on its test splits and print the summary"),
     "predict": ("sccnb.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
     "efficiency": ("sccnb.efficiency", "parameters, multiply-adds and latency (Table 4)"),
