@@ -14,6 +14,7 @@ the same camera.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,8 +47,9 @@ class HeadPose:
     scale: float
     centre: tuple[float, float]
 
-    @property
+    @functools.cached_property
     def rotation(self) -> np.ndarray:
+        """``R = Rz(roll) @ Rx(pitch) @ Ry(yaw)`` (computed once)."""
         return rotation_matrix(self.yaw, self.pitch, self.roll)
 
     def project(self, points: np.ndarray) -> np.ndarray:

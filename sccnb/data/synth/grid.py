@@ -60,6 +60,7 @@ def sample_grid(path: str | Path | None = None, per_row: int = 6, size: int = 25
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(path), cv2.cvtColor(out, cv2.COLOR_RGB2BGR)):
+        if not cv2.imwrite(str(path), cv2.cvtColor(out, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 9]):
             raise OSError(f"could not write {path}")
     return out

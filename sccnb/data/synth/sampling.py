@@ -157,7 +157,7 @@ def sample_pose_angles(rng: np.random.Generator, model: ShapeModel,
 _EXPRESSION_KINDS = {
     # name: ranges (in std of the measurement) for mouth_open, brow_raise, smile, eye_open
     "surprise": ((3.0, 5.0), (2.5, 4.0), (-0.5, 0.5), (1.5, 3.0)),
-    "scream": ((4.5, 7.0), (0.0, 2.0), (-1.0, 1.0), (-2.0, 0.0)),
+    "scream": ((4.0, 6.0), (0.0, 2.0), (-1.0, 1.0), (-2.0, 0.0)),
     "laugh": ((1.5, 3.5), (0.0, 1.5), (3.0, 5.0), (-2.5, -1.0)),
     "grin": ((0.5, 1.5), (-0.5, 1.0), (3.5, 5.5), (-1.5, 0.0)),
     "frown": ((0.0, 1.5), (-3.5, -2.0), (-3.0, -1.5), (-1.5, 0.5)),

@@ -18,9 +18,10 @@
   1-based) and ``IsTr``/``IsT`` ((1, M) object references to ``#refs#/<k>`` uint8 images of h5py
   shape (3, W, H), i.e. MATLAB H x W x 3); ``MATLAB_class`` attributes as MATLAB writes them.
   Like the real COFW images, each image is a crop around the face (:func:`cofw_crop`: a square
-  of twice the box's longer side, clipped to the picture) of the decoded WFLW JPEG, and points
-  and box are in that crop's frame. (Storing the whole picture would triple the files' size:
-  HDF5's deflate gains little on noisy photographs.)
+  of 1.5 times the box's longer side, clipped to the picture) of the decoded WFLW JPEG, and
+  points and box are in that crop's frame. (Whole pictures would make the files three times as
+  large: HDF5's deflate gains little on noisy photographs.) The deflate-compressed image chunks
+  are made in the generator processes and written with ``write_direct_chunk``.
 * COFW-68: ``COFW68/COFW68_Data/test_annotations/{i}_points.mat`` (MATLAB v5: ``Points`` 68 x 2
   float64 1-based, ``Occ`` 1 x 68 uint8, 1 = occluded) and ``cofw68_test_bboxes.mat``
   (``bboxes`` int16 M x 4, x y w h 1-based), in COFW test order and in the COFW images' frame.
@@ -39,6 +40,7 @@ import multiprocessing
 import os
 import shutil
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +90,7 @@ class _Face:
     box: np.ndarray
     flags: tuple[int, ...]
     occluded: np.ndarray
+    cofw: tuple[tuple[int, int, int, int], tuple[int, int, int], bytes] | None = None
 
     @property
     def relpath(self) -> str:
@@ -102,7 +105,20 @@ def _make_face(task: tuple[int, str, int, int]) -> _Face:
     seed, split, index, size = task
     face = generate_face(seed, split, index, size)
     flags = tuple(int(face.attributes[a]) for a in WFLW_ATTRIBUTES)
-    return _Face(split, index, face.jpeg(), face.landmarks, face.box, flags, face.occluded)
+    jpeg = face.jpeg()
+    return _Face(split, index, jpeg, face.landmarks, face.box, flags, face.occluded,
+                 _cofw_chunk(jpeg, face.box))
+
+
+def _cofw_chunk(jpeg: bytes, box: np.ndarray) -> tuple[tuple[int, int, int, int],
+                                                       tuple[int, int, int], bytes]:
+    """The COFW crop of the JPEG's very pixels, as an HDF5 deflate chunk of h5py shape
+    (3, W, H) (MATLAB H x W x 3): ``(crop, shape, zlib bytes)``."""
+    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR),
+                       cv2.COLOR_BGR2RGB)
+    crop = cofw_crop(box, rgb.shape[1], rgb.shape[0])
+    data = np.ascontiguousarray(rgb[crop[1]:crop[3], crop[0]:crop[2]].transpose(2, 1, 0))
+    return crop, data.shape, zlib.compress(data.tobytes(), 1)
 
 
 def _init_worker() -> None:
@@ -148,10 +164,10 @@ def _xywh_1based(box: np.ndarray) -> np.ndarray:
 
 
 def cofw_crop(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
-    """``x0, y0, x1, y1`` (exclusive end) of the COFW crop: a square of twice the box's longer
-    side around its centre, clipped to the ``width`` x ``height`` picture."""
+    """``x0, y0, x1, y1`` (exclusive end) of the COFW crop: a square of 1.5 times the box's
+    longer side around its centre, clipped to the ``width`` x ``height`` picture."""
     cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
-    half = float(max(box[2] - box[0], box[3] - box[1]))
+    half = 0.75 * float(max(box[2] - box[0], box[3] - box[1]))
     x0, y0 = max(0, int(np.floor(cx - half))), max(0, int(np.floor(cy - half)))
     x1, y1 = min(width, int(np.ceil(cx + half)) + 1), min(height, int(np.ceil(cy + half)) + 1)
     return x0, y0, x1, y1
@@ -183,12 +199,12 @@ class _CofwWriter:
         self.boxes: list[np.ndarray] = []
 
     def add(self, face: _Face) -> None:
-        rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(face.jpeg, np.uint8), cv2.IMREAD_COLOR),
-                           cv2.COLOR_BGR2RGB)  # the very pixels of the JPEG the other formats use
-        crop = cofw_crop(face.box, rgb.shape[1], rgb.shape[0])
-        rgb = rgb[crop[1]:crop[3], crop[0]:crop[2]]
-        ds = self.refs_group.create_dataset(str(len(self.refs)), data=rgb.transpose(2, 1, 0),
-                                            compression="gzip", compression_opts=1)
+        crop, shape, chunk = face.cofw or _cofw_chunk(face.jpeg, face.box)
+        face.cofw = None  # the chunk is written; do not keep it in memory
+        ds = self.refs_group.create_dataset(str(len(self.refs)), shape=shape, dtype=np.uint8,
+                                            chunks=shape, compression="gzip",
+                                            compression_opts=1)
+        ds.id.write_direct_chunk((0, 0, 0), chunk)
         ds.attrs["MATLAB_class"] = np.bytes_("uint8")
         self.refs.append(ds.ref)
         landmarks, box = _in_crop(face, crop)
