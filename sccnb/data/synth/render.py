@@ -88,43 +88,57 @@ def _angle(v: np.ndarray) -> float:
 
 
 # --- background ----------------------------------------------------------------------------------
+def _muted_colours(rng: np.random.Generator, n: int, lo: float = 0.0,
+                   hi: float = 255.0) -> np.ndarray:
+    """``n`` colours as :func:`muted_colour` makes them, drawn at once."""
+    c = rng.uniform(lo, hi, (n, 3))
+    grey = c.mean(1, keepdims=True)
+    return grey + rng.uniform(0.15, 0.8, (n, 1)) * (c - grey)
+
+
 def draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Cluttered background: colour gradient, smooth texture, 8-24 random shapes, sometimes
-    stripes or defocus. Returns ``(size, size, 3)`` uint8 RGB."""
-    corners = np.stack([muted_colour(rng, 20, 235) for _ in range(4)]).reshape(2, 2, 3)
-    corners = corners.astype(np.float32)
-    img = cv2.resize(corners, (size, size), interpolation=cv2.INTER_LINEAR)
-    img += 40.0 * _lowres_noise(rng, size, int(rng.integers(3, 12)), 3)
+    """Cluttered background: colour gradient, smooth texture, 8-24 random shapes (rotated
+    rectangles, ellipses, lines, polygons, stripes, rings), sometimes defocused. Returns
+    ``(size, size, 3)`` uint8 RGB. Shape parameters are drawn in bulk (fewer Python calls)."""
+    cells = int(rng.integers(3, 12))
+    low = 8 * cells
+    corners = _muted_colours(rng, 4, 20, 235).reshape(2, 2, 3).astype(np.float32)
+    base = cv2.resize(corners, (low, low), interpolation=cv2.INTER_LINEAR)
+    grid = rng.uniform(-40.0, 40.0, (cells, cells, 3)).astype(np.float32)
+    base += cv2.resize(grid, (low, low), interpolation=cv2.INTER_CUBIC)
+    img = cv2.resize(base, (size, size), interpolation=cv2.INTER_LINEAR)
     img = np.clip(img, 0, 255).astype(np.uint8)
-    n_shapes = int(rng.integers(8, 25))
-    kinds = rng.integers(0, 6, n_shapes)
-    for kind in kinds:
-        colour = muted_colour(rng)
-        p = rng.uniform(-0.1, 1.1, 2) * size
-        r = rng.uniform(0.03, 0.3) * size
-        if kind == 0:  # rectangle (rotated)
-            box = cv2.boxPoints(((float(p[0]), float(p[1])),
-                                 (float(r), float(r * rng.uniform(0.2, 2))),
-                                 float(rng.uniform(0, 180))))
+    n = int(rng.integers(8, 25))
+    kinds = rng.integers(0, 6, n)
+    colours = _muted_colours(rng, n)
+    centres = rng.uniform(-0.1, 1.1, (n, 2)) * size
+    radii = rng.uniform(0.03, 0.3, n) * size
+    u = rng.random((n, 4))  # each shape's own extra parameters
+    angles = np.sort(rng.uniform(0, 2 * np.pi, (n, 6)), axis=1)
+    for kind, colour, p, r, (u0, u1, u2, u3), a in zip(kinds, colours, centres, radii, u,
+                                                       angles):
+        if kind == 0:  # rotated rectangle
+            shape = (float(r), float(r * (0.2 + 1.8 * u0)))
+            box = cv2.boxPoints(((float(p[0]), float(p[1])), shape, 180.0 * u1))
             fill(img, box, colour)
         elif kind == 1:
-            ellipse(img, p, (r, r * rng.uniform(0.3, 1.0)), rng.uniform(0, 180), colour)
+            ellipse(img, p, (r, r * (0.3 + 0.7 * u0)), 180.0 * u1, colour)
         elif kind == 2:
-            q = rng.uniform(-0.1, 1.1, 2) * size
-            line(img, np.stack([p, q]), colour, rng.uniform(1, 0.03 * size + 2))
+            q = (np.array([u0, u1]) * 1.2 - 0.1) * size
+            line(img, np.stack([p, q]), colour, 1.0 + u2 * (0.03 * size + 1))
         elif kind == 3:
-            n = int(rng.integers(3, 7))
-            a = np.sort(rng.uniform(0, 2 * np.pi, n))
-            fill(img, p + r * np.column_stack([np.cos(a), np.sin(a)]), colour)
-        elif kind == 4:  # stripes
-            d = rng.uniform(0, np.pi)
-            step = rng.uniform(3, 0.05 * size + 4)
-            base = np.array([np.cos(d), np.sin(d)])
-            normal = np.array([-base[1], base[0]])
-            for k in range(int(rng.integers(3, 9))):
-                o = p + normal * k * step
-                line(img, np.stack([o - r * base, o + r * base]), colour,
-                     max(1.0, step / 2.5))
+            k = 3 + int(4 * u0)
+            sub = a[np.linspace(0, 5, k).astype(int)]
+            fill(img, p + r * np.column_stack([np.cos(sub), np.sin(sub)]), colour)
+        elif kind == 4:  # stripes, drawn in one call
+            d = np.pi * u0
+            step = 3.0 + u1 * (0.05 * size + 1)
+            along = np.array([np.cos(d), np.sin(d)])
+            across = np.array([-along[1], along[0]])
+            offsets = np.arange(3 + int(6 * u2))[:, None] * step * across + p
+            segments = [_ip(np.stack([o - r * along, o + r * along])) for o in offsets]
+            cv2.polylines(img, segments, False, _c(colour), max(1, int(round(step / 2.5))),
+                          _AA, _SHIFT)
         else:  # ring
             ellipse(img, p, (r, r), 0.0, colour, thickness=max(1, int(r / 6)))
     if rng.random() < 0.5:
@@ -149,9 +163,11 @@ def _draw_hair_back(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: Face
         down = -up
         side = np.array([-up[1], up[0]])
         centre = skull.mean(0)
-        extra = np.stack([centre + down * 2.1 * s + side * 1.05 * s,
-                          centre + down * 2.1 * s - side * 1.05 * s])
-        hull = cv2.convexHull(np.concatenate([skull, extra]).astype(np.float32))[:, 0]
+        # a curtain down to the shoulders with a rounded hem, narrowing a little at the ends
+        t = np.linspace(-1.0, 1.0, 9)[:, None]
+        length, width = app.hair_length * s, 1.05 * s
+        hem = (centre + down * (length - 0.25 * s * t**2) + side * width * t * 0.92)
+        hull = cv2.convexHull(np.concatenate([skull, hem]).astype(np.float32))[:, 0]
         fill(img, hull, colour)
         fill(mask, hull, 255)
     fill(img, skull, colour)
@@ -175,12 +191,17 @@ def _hair_strands(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
     shades = rng.uniform(0.55, 1.45, n)
     lengths = rng.uniform(0.2, 0.6, n)  # share of the way to the centre
     bends = rng.normal(0.0, 0.08, n)
-    width = max(1.0, 0.012 * s)
-    for p, shade, length, bend in zip(starts, shades, lengths, bends):
-        d = centre - p
-        side = np.array([-d[1], d[0]])
-        pts = np.stack([p, p + 0.5 * length * d + bend * side, p + length * d])
-        line(img, pts, colour * shade + 8 * (shade - 1), width)
+    width = max(1, int(round(0.012 * s)))
+    d = centre - starts
+    side = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    strands = np.stack([starts, starts + 0.5 * lengths[:, None] * d + bends[:, None] * side,
+                        starts + lengths[:, None] * d], axis=1)  # (n, 3, 2)
+    level = np.digitize(shades, [0.85, 1.15])  # three shades, one cv2 call each
+    for k, shade in enumerate((0.7, 1.0, 1.3)):
+        group = [_ip(p) for p in strands[level == k]]
+        if group:
+            cv2.polylines(img, group, False, _c(colour * shade + 8 * (shade - 1)), width,
+                          _AA, _SHIFT)
 
 
 def _draw_body(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> None:
@@ -364,7 +385,7 @@ def _draw_makeup_blush(img: np.ndarray, spec: FaceSpec, geo: FaceGeometry) -> No
     roi[:] = (roi * (1 - alpha) + colour * alpha).astype(np.uint8)
 
 
-# --- shading ---------------------------------------------------------------------------------------
+# --- shading -------------------------------------------------------------------------------------
 def _shading(spec: FaceSpec, geo: FaceGeometry, size: int, low: int) -> tuple[np.ndarray,
                                                                                 np.ndarray]:
     """Lambertian + specular shading of the head ellipsoid on a ``low`` x ``low`` grid.
@@ -420,7 +441,7 @@ def _contact_shadows(spec: FaceSpec, geo: FaceGeometry, size: int, low: int,
     return 1.0 - shade + 0.05 * _lowres_noise(rng, low, 6)[..., 0]  # uneven skin albedo
 
 
-# --- occluders -------------------------------------------------------------------------------------
+# --- occluders -----------------------------------------------------------------------------------
 def _textured(rng: np.random.Generator, shape: tuple[int, int], colour: np.ndarray
               ) -> np.ndarray:
     """A colour with smooth texture and sometimes stripes, ``shape`` (H, W, 3) float32."""
@@ -611,14 +632,13 @@ def render_face(spec: FaceSpec, geo: FaceGeometry, size: int, rng: np.random.Gen
     low = max(16, size // 4)
     diffuse, specular = _shading(spec, geo, size, low)
     contact = _contact_shadows(spec, geo, size, low, light_rng)
-    up = cv2.INTER_LINEAR
-    face_light = cv2.resize(diffuse * contact, (size, size), interpolation=up)
-    face_spec = cv2.resize(specular, (size, size), interpolation=up)
+    # the specular term multiplies too (a sheen on the albedo), so it never lifts dark pupils
+    face_light = cv2.resize(diffuse * contact + specular, (size, size),
+                            interpolation=cv2.INTER_LINEAR)
     bg_grid = light_rng.uniform(0.8, 1.1, (2, 2)).astype(np.float32)
     bg_light = cv2.resize(bg_grid, (size, size), interpolation=cv2.INTER_LINEAR)
     a = head.astype(np.float32) * np.float32(1.0 / 255.0)
-    # the specular term multiplies too (a sheen on the albedo), so it never lifts dark pupils
-    light = bg_light + a * (face_light + face_spec - bg_light)
+    light = bg_light + a * (face_light - bg_light)
     lt = spec.lighting
     exposure = (lt.gain * lt.tint).astype(np.float32)  # global exposure and colour cast
     # (cv2.merge/multiply: numpy's (H, W, 1) x (3,) broadcasting is several times slower)

@@ -71,6 +71,7 @@ class Appearance:
     iris: np.ndarray
     clothes: np.ndarray
     brow_thickness: float  # multiplier of the brow polygon's own thickness
+    hair_length: float  # long hair: hem below the skull centre, in inter-ocular distances
     eye_shadow: np.ndarray | None = None
     eyeliner: bool = False
     blush: np.ndarray | None = None
@@ -204,8 +205,9 @@ def sample_appearance(rng: np.random.Generator, makeup: bool) -> Appearance:
     app = Appearance(
         skin=skin, hair=hair, hair_style=style, hairline=float(rng.uniform(0.85, 1.15)),
         fringe=bool(rng.random() < 0.25 and style != "bald"), brow=brow, lips=lips,
-        iris=_mix(rng, _IRIS, jitter=10.0), clothes=_muted(rng.uniform(20, 235, 3), rng.uniform(0.2, 0.9)),
-        brow_thickness=float(rng.uniform(0.8, 1.25)),
+        iris=_mix(rng, _IRIS, jitter=10.0),
+        clothes=_muted(rng.uniform(20, 235, 3), rng.uniform(0.2, 0.9)),
+        brow_thickness=float(rng.uniform(0.8, 1.25)), hair_length=float(rng.uniform(1.5, 2.4)),
         beard=float(rng.uniform(0.1, 0.35)) if rng.random() < 0.12 else 0.0)
     draws = rng.random(4)  # always drawn, so later draws do not depend on the flag
     lip_colour = _mix(rng, _LIPSTICK, jitter=12.0)

@@ -95,7 +95,8 @@ def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
 
 
 def euler_angles(rot: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rotation_matrix`: ``(..., 3, 3)`` -> ``(..., 3)`` yaw, pitch, roll (deg)."""
+    """Inverse of :func:`rotation_matrix`: ``(..., 3, 3)`` -> ``(..., 3)`` yaw, pitch, roll
+    in degrees."""
     pitch = np.arcsin(np.clip(rot[..., 2, 1], -1.0, 1.0))
     yaw = np.arctan2(-rot[..., 2, 0], rot[..., 2, 2])
     roll = np.arctan2(-rot[..., 0, 1], rot[..., 1, 1])
@@ -197,7 +198,7 @@ def _fit_cameras(shapes: np.ndarray, shape3d: np.ndarray) -> tuple[np.ndarray, n
     ``shapes`` (F, P, 2) and ``shape3d`` (P, 3) are centred. Returns scales (F,) and full
     rotations (F, 3, 3) (third row = cross product of the first two).
     """
-    pinv = np.linalg.pinv(shape3d)  # (3, P)
+    pinv = np.linalg.solve(shape3d.T @ shape3d, shape3d.T)  # (3, P) pseudo-inverse
     affine = shapes.transpose(0, 2, 1) @ pinv.T  # (F, 2, 3)
     # polar decomposition A = sqrt(A A^T) R2 in closed form for 2x2: with M = A A^T,
     # sqrt(M) = (M + sqrt(det M) I) / sqrt(tr M + 2 sqrt(det M)), whose trace is the sum of
@@ -359,10 +360,13 @@ def fit_shape_model(list_dir: str | Path, variance_kept: float = 0.97,
     pose_basis = coef[1:].reshape(-1, _N, 2)
     flat = resid - design @ coef
     resid = flat.reshape(-1, _N, 2)
-    _, sing, vt = np.linalg.svd(flat, full_matrices=False)
-    var = sing**2 / (len(flat) - 1)
+    # PCA by eigen-decomposing the 196 x 196 covariance (cheaper than an SVD of the data)
+    var, vecs = np.linalg.eigh(flat.T @ flat / (len(flat) - 1))
+    var, vecs = np.clip(var[::-1], 0.0, None), vecs[:, ::-1]
+    # fix each mode's sign (largest-magnitude entry positive) so refits are reproducible
+    vecs *= np.sign(vecs[np.abs(vecs).argmax(0), np.arange(vecs.shape[1])])
     k = int(min(max_modes, np.searchsorted(np.cumsum(var) / var.sum(), variance_kept) + 1))
-    modes, variances = vt[:k].reshape(k, _N, 2), var[:k]
+    modes, variances = vecs[:, :k].T.reshape(k, _N, 2), var[:k]
 
     meas = _expression_measurements(shape3d[None, :, :2] + resid)
     z = (meas - meas.mean(0)) / meas.std(0)

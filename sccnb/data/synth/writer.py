@@ -241,7 +241,7 @@ def _write_cofw68(root: Path, test_faces: list[_Face], size: int) -> None:
     scipy.io.savemat(root / _COFW68 / "cofw68_test_bboxes.mat", {"bboxes": boxes})
 
 
-# --- the whole data set ----------------------------------------------------------------------------
+# --- the whole data set --------------------------------------------------------------------------
 def _params(train: int, test: int, size: int, seed: int) -> dict:
     return {"train": int(train), "test": int(test), "size": int(size), "seed": int(seed)}
 
