@@ -46,7 +46,7 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, title: str,
     for col in shown.columns:
         d = digits.get(col, 2) if isinstance(digits, dict) else digits
         shown[col] = [fmt(v, d) for v in shown[col]]
-    md = [f"# {title}", "", shown.to_markdown(index=False), ""]
+    md = [f"# {title}", "", shown.to_markdown(index=False, disable_numparse=True), ""]
     if notes:
         md += [f"- {n}" for n in notes] + [""]
     prov = ", ".join(f"{k}: {v}" for k, v in provenance.items() if not isinstance(v, dict))

@@ -131,6 +131,11 @@ PROFILES: dict[str, dict[str, Any]] = {
                   progress=False),
     "real300w": dict(_PAPER_SCHEDULE, dataset="real300w", data_root=str(REAL300W_DEFAULT),
                      epochs=300, lr_milestones=(150, 250)),
+    # the same faces on 2 CPU cores: the cpu profile's small network and schedule
+    "real300w_cpu": dict(dataset="real300w", data_root=str(REAL300W_DEFAULT), input_size=64,
+                         width=16, epochs=30, batch_size=32, lr_milestones=(20, 26),
+                         optimizer="adamw", lr=2e-3, weight_decay=1e-4, warmup_epochs=1,
+                         threads=1),
 }
 
 
@@ -206,7 +211,9 @@ def _group_key(record) -> str:
     """Faces from one photo share a key (validation never splits a photo)."""
     from .data.datasets import _photo_id
 
-    return _photo_id(record) if record.layout == "300w68" else str(record.image or record.name)
+    if record.layout == "300w68":
+        return _photo_id(record)
+    return record.image if isinstance(record.image, str) and record.image else record.name
 
 
 @dataclass
@@ -226,10 +233,21 @@ def prepare_data(cfg: TrainConfig, splits: tuple[str, ...] | None = None,
     ``splits`` restricts the test splits loaded; ``test_dataset`` evaluates on another dataset
     of the same root (COFW-68 for a 300-W model).
     """
-    from .data.crops import cached_crops
+    import warnings
+
+    from .data import IncompleteDatasetWarning
 
     root = data_root(cfg)
     spec = DATASETS[cfg.dataset]
+    with warnings.catch_warnings():
+        if not cfg.data_root:  # SynthFace writes 300-W's helen/lfpw/ibug folders only
+            warnings.simplefilter("ignore", IncompleteDatasetWarning)
+        return _prepare(cfg, root, spec, splits, test_dataset)
+
+
+def _prepare(cfg: TrainConfig, root: Path, spec, splits, test_dataset) -> Data:
+    from .data.crops import cached_crops
+
     records = load_records(cfg.dataset, root, "train")
     rng = np.random.default_rng(cfg.seed)
     if cfg.max_train and len(records) > cfg.max_train:
@@ -241,10 +259,14 @@ def prepare_data(cfg: TrainConfig, splits: tuple[str, ...] | None = None,
     n_val = max(1, int(round(cfg.val_fraction * len(groups))))
     val_groups = set(np.asarray(groups, dtype=object)[rng.permutation(len(groups))[:n_val]])
     is_val = np.array([k in val_groups for k in keys])
+    if is_val.all() or not is_val.any():
+        raise ValueError(f"{cfg.dataset}: cannot carve a validation split from {len(records)} "
+                         f"training faces in {len(groups)} photo group(s); add faces or change "
+                         "val_fraction")
     crops = cached_crops(records, cfg.input_size, cfg.crop_scale, spec.center_on,
                          progress=cfg.progress)
-    data = Data(train=crops.subset(np.flatnonzero(~is_val)), val=crops.subset(np.flatnonzero(is_val)),
-                root=root)
+    data = Data(train=crops.subset(np.flatnonzero(~is_val)),
+                val=crops.subset(np.flatnonzero(is_val)), root=root)
     tspec = DATASETS[test_dataset or cfg.dataset]
     for split in splits if splits is not None else tspec.tests:
         recs = load_records(tspec.name, root, split)

@@ -145,7 +145,7 @@ def _photo_id_from_name(name: str) -> str:
     import re
     from pathlib import Path
 
-    return re.sub(r"_\d+$", "", Path(name).stem)
+    return re.sub(r"(?<=\d)_\d{1,2}$", "", Path(name).stem)
 
 
 @pytest.mark.slow

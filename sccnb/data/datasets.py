@@ -89,9 +89,13 @@ def load_records(dataset: str, root: str | Path, split: str) -> list[FaceRecord]
 
 
 def _photo_id(record: FaceRecord) -> str:
-    """The source photo of a face: 300-W names faces ``<photo>_<face>.jpg``."""
-    stem = Path(str(record.image)).stem
-    return re.sub(r"_\d+$", "", stem)
+    """The source photo of a face. 300-W names a face ``<photo>_<k>`` with a one- or two-digit
+    face index ``k`` after a photo name that ends in a digit (AFW ``1051618982_1``, HELEN
+    ``100032540_1``, iBUG ``image_003_1``); other names (LFPW ``image_0001``, SynthFace
+    ``synthface_train_000123``) are one face per photo and stay whole."""
+    path = record.image if isinstance(record.image, str) and record.image else record.name
+    stem = Path(path).stem
+    return re.sub(r"(?<=\d)_\d{1,2}$", "", stem)
 
 
 def real300w_split(records: list[FaceRecord], heldout: float = 0.2, seed: int = 0

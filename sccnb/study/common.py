@@ -13,14 +13,16 @@ import pandas as pd
 
 from ..metrics import auc, failure_rate, paired_bootstrap
 from ..provenance import provenance
+from ..report import write_table
 from ..runs import Run
 from ..train import TrainConfig, ensure_runs, resolve_config
 
 __all__ = ["StudySetup", "Variants", "seed_mean", "per_image_nme", "claim_rows", "dataset_label",
            "table_provenance", "pm"]
 
-# default number of parallel training processes and CPU threads each, per profile
-_WORKERS = {"cpu": (2, 1), "smoke": (1, 0)}
+# parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
+# cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
+_WORKERS = {"cpu": 2, "real300w_cpu": 2}
 
 
 @dataclasses.dataclass
@@ -37,10 +39,7 @@ class StudySetup:
 
     def config(self, dataset: str = "wflw", **changes: Any) -> TrainConfig:
         """The profile's config for ``dataset`` with ``changes`` (one table variant)."""
-        threads = _WORKERS.get(self.profile, (1, 0))[1]
         base = {"dataset": dataset, "device": self.device, **dict(self.overrides)}
-        if threads and self.profile in _WORKERS:
-            base.setdefault("threads", threads)
         if self.data_root:
             base["data_root"] = self.data_root
         return resolve_config(self.profile, **{**base, **changes})
@@ -48,7 +47,7 @@ class StudySetup:
     def train(self, variants: Mapping[str, TrainConfig], need_weights: bool = False
               ) -> dict[str, list[Run]]:
         """Ensure every variant x seed is trained (loading the runs that exist)."""
-        workers = self.workers or _WORKERS.get(self.profile, (1, 0))[0]
+        workers = self.workers or _WORKERS.get(self.profile, 1)
         labels, configs = [], []
         for label, cfg in variants.items():
             for seed in self.seeds:
@@ -164,15 +163,19 @@ def as_path(out_dir: str | Path) -> Path:
 
 def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
              columns: Mapping[str, tuple[str, dict, float | None]],
-             claims: Sequence[tuple[str, str, str]], dataset: str = "wflw", split: str = "test",
-             notes: Sequence[str] = (), need_weights: bool = False
+             claims: Sequence[tuple[str, str, str]], dataset: str = "wflw",
+             split: str | None = None, notes: Sequence[str] = (), need_weights: bool = False
              ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[Run]]]:
     """The shared shape of Tables 5-8: one row per variant (paper NME beside ours), a mean-shape
     row, and a second table checking the paper's claimed orderings.
 
     ``columns``: label -> (description, config changes, the paper's NME % or None).
-    Writes ``<name>`` and ``<name>_claims``; returns both frames and the runs.
+    Writes ``<name>`` and ``<name>_claims``; returns both frames and the runs. ``split``
+    defaults to the dataset's first test split.
     """
+    from ..data.datasets import test_splits
+
+    split = split or test_splits(dataset)[0]
     runs = setup.train({label: setup.config(dataset, **changes)
                         for label, (_, changes, _) in columns.items()}, need_weights)
     rows = []

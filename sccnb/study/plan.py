@@ -2,24 +2,27 @@
 
 ``python -m sccnb runs --profile cpu`` collects the variants of Tables 1-3 and 5-8 and Figs. 1
 and 6, removes duplicates (Table 1's model is Table 5's last column, Table 7's k = 3, ...) and
-trains what is missing, ``workers`` at a time (longest first). The notebooks then only load.
+trains what is missing, several at a time where the profile allows (graph heads first: they take
+longest). The notebooks then only load.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 from ..runs import run_id
-from ..train import ensure_runs
+from ..train import TrainConfig
 from . import benchmarks, table5, table6, table7, table8
 from .common import StudySetup
 
-__all__ = ["planned_runs", "add_arguments", "run"]
+__all__ = ["planned_variants", "add_arguments", "run"]
 
 
-def planned_runs(setup: StudySetup) -> tuple[list, set]:
-    """(configs in training order, the configs whose weights a figure needs)."""
+def planned_variants(setup: StudySetup) -> tuple[list[TrainConfig], set[TrainConfig]]:
+    """(every variant once, in training order; the variants whose weights a figure needs).
+    Seeds are added by :meth:`StudySetup.train`."""
     c = setup.config
     variants = []
     for method in benchmarks.METHODS.values():
@@ -29,14 +32,8 @@ def planned_runs(setup: StudySetup) -> tuple[list, set]:
     weights = {c("wflw", head="fc", loss="softwing", loss_epsilon=0.5), c("wflw"),  # Fig. 1
                c("wflw", attention="self", loss="l1"), c("wflw", loss="l1"),  # Fig. 6
                *(c("300w", **m) for m in benchmarks.METHODS.values())}  # Table 2's COFW-68
-    import dataclasses
-
-    configs = [dataclasses.replace(v, seed=int(s)) for v in dict.fromkeys(variants)
-               for s in setup.seeds]
-    weights = {dataclasses.replace(v, seed=int(s)) for v in weights for s in setup.seeds}
-    # longest first: graph heads before FC heads, so parallel workers finish together
-    configs.sort(key=lambda cfg: cfg.head != "scc")
-    return configs, weights
+    variants = sorted(dict.fromkeys(variants), key=lambda cfg: cfg.head != "scc")
+    return variants, weights
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,16 +50,15 @@ def run(args: argparse.Namespace) -> int:
     seeds = tuple(int(s) for s in str(args.seeds).replace(" ", "").split(",") if s)
     setup = StudySetup(profile=args.profile, data_root=args.data_root, seeds=seeds,
                        runs_root=args.runs_root, workers=args.workers or None)
-    configs, weights = planned_runs(setup)
+    variants, weights = planned_variants(setup)
     if args.list:
-        for cfg in configs:
-            print(run_id(cfg), "(weights kept)" if cfg in weights else "")
+        for cfg in variants:
+            for seed in seeds:
+                print(run_id(dataclasses.replace(cfg, seed=seed)),
+                      "(weights kept)" if cfg in weights else "")
         return 0
     t0 = time.perf_counter()
-    with_weights = [cfg for cfg in configs if cfg in weights]
-    others = [cfg for cfg in configs if cfg not in weights]
-    workers = setup.workers or (2 if args.profile == "cpu" else 1)
-    ensure_runs(with_weights + others, setup.runs_root, workers=workers, need_weights=False)
-    ensure_runs(with_weights, setup.runs_root, workers=workers, need_weights=True)
-    print(f"{len(configs)} runs ready in {time.perf_counter() - t0:.0f} s")
+    setup.train(dict(enumerate(variants)))
+    setup.train(dict(enumerate(v for v in variants if v in weights)), need_weights=True)
+    print(f"{len(variants) * len(seeds)} runs ready in {time.perf_counter() - t0:.0f} s")
     return 0

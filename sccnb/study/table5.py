@@ -12,7 +12,7 @@ __all__ = ["COLUMNS", "CLAIMS", "run"]
 
 # label -> (what the column is, config changes from the profile's full model, paper NME %)
 COLUMNS = {
-    "fc": ("ResNet34 + FC, L1", dict(head="fc", loss="l1"), paper.TABLE5["fc"]),
+    "fc": ("backbone + FC head, L1", dict(head="fc", loss="l1"), paper.TABLE5["fc"]),
     "gn": ("graph network (GN), L1", dict(features="F5", loss="l1"), paper.TABLE5["gn"]),
     "gn+att": ("GN + attention multi-scale features, L1", dict(loss="l1"),
                paper.TABLE5["gn+att"]),
