@@ -552,12 +552,13 @@ def _cast_shadow(img: np.ndarray, mask: np.ndarray, spec: FaceSpec, soft: float)
     warp = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
     moved = cv2.warpAffine(mask[y0:y1, x0:x1], warp, (x1 - x0, y1 - y0))
     shadow = cv2.GaussianBlur(moved.astype(np.float32) / 255.0, (0, 0), 1.5 * soft)
-    img[y0:y1, x0:x1] *= (1.0 - 0.35 * shadow)[..., None]
+    roi = img[y0:y1, x0:x1]
+    roi[:] = (roi * (1.0 - 0.35 * shadow)[..., None]).astype(np.uint8)
 
 
 def _draw_occluders(img: np.ndarray, rng: np.random.Generator, spec: FaceSpec,
                     geo: FaceGeometry, exposure: np.ndarray) -> np.ndarray:
-    """Draw the spec's occluders over ``img`` (float32, already exposed: their colours are
+    """Draw the spec's occluders over ``img`` (uint8, already exposed: their colours are
     multiplied by ``exposure``); return their union alpha (float32)."""
     size = img.shape[0]
     union = np.zeros((size, size), np.float32)
@@ -584,7 +585,7 @@ def _draw_occluders(img: np.ndarray, rng: np.random.Generator, spec: FaceSpec,
         tex = tex * grad * (0.6 + 0.4 * np.clip(2.0 * interior - 0.5, 0.0, 1.0)) * exposure
         _cast_shadow(img, mask, spec, soft)
         roi = img[y0:y1, x0:x1]
-        roi[:] = roi * (1 - alpha) + tex * alpha
+        roi[:] = np.clip(roi * (1 - alpha) + tex * alpha, 0, 255).astype(np.uint8)
         union[y0:y1, x0:x1] = np.maximum(union[y0:y1, x0:x1], alpha[..., 0])
     return union
 
@@ -604,6 +605,15 @@ def _blur(img: np.ndarray, blur: tuple[str, float, float], size: int) -> np.ndar
     turned = cv2.warpAffine(img, fwd, (size, size), flags=flags, borderMode=border)
     turned = cv2.blur(turned, (n, 1), borderType=border)
     return cv2.warpAffine(turned, back, (size, size), flags=flags, borderMode=border)
+
+
+def _add_noise(img: np.ndarray, rng: np.random.Generator, std: float) -> np.ndarray:
+    """Add grey sensor noise: integers uniform on [-k, k] with k = round(std * sqrt(3)) (std
+    close to ``std``), with saturation; cheaper than float Gaussian noise and looks the same."""
+    k = max(1, int(round(std * np.sqrt(3.0))))
+    noise = rng.integers(0, 2 * k + 1, img.shape[:2], dtype=np.uint8)
+    noise3 = cv2.merge([noise, noise, noise])
+    return cv2.subtract(cv2.add(img, noise3), (k, k, k, 0))
 
 
 # --- the whole picture -------------------------------------------------------------------------
@@ -641,17 +651,15 @@ def render_face(spec: FaceSpec, geo: FaceGeometry, size: int, rng: np.random.Gen
     light = bg_light + a * (face_light - bg_light)
     lt = spec.lighting
     exposure = (lt.gain * lt.tint).astype(np.float32)  # global exposure and colour cast
-    # (cv2.merge/multiply: numpy's (H, W, 1) x (3,) broadcasting is several times slower)
-    out = cv2.multiply(img.astype(np.float32), cv2.merge([light * e for e in exposure]))
+    # Fixed point: light x exposure in 1/100 steps as uint8 (gains up to 2.55), one saturating
+    # uint8 multiply -- several times faster than the same in float32 numpy.
+    gains = cv2.merge([cv2.convertScaleAbs(light, alpha=100.0 * float(e)) for e in exposure])
+    out = cv2.multiply(img, gains, scale=0.01)
 
     occ_alpha = _draw_occluders(out, occ_rng, spec, geo, exposure)
     if spec.blur is not None:
         out = _blur(out, spec.blur, size)
-    # sensor noise, uniform with std lt.noise (cheaper to draw than Gaussian, looks the same)
-    noise = noise_rng.random((size, size), dtype=np.float32) - np.float32(0.5)
-    noise *= np.float32(lt.noise * np.sqrt(12.0))
-    out = cv2.add(out, cv2.merge([noise, noise, noise]))
-    image = np.clip(out, 0, 255).astype(np.uint8)
+    image = _add_noise(out, noise_rng, lt.noise)
 
     occluded = np.zeros(len(geo.landmarks), bool)
     if spec.occluders:

@@ -132,7 +132,9 @@ def _faces(tasks: list[tuple[int, str, int, int]], workers: int) -> Iterator[_Fa
         load_shape_model()
         yield from map(_make_face, tasks)
         return
-    with multiprocessing.get_context().Pool(workers, initializer=_init_worker) as pool:
+    # "spawn": a forked child inherits OpenCV's thread pool in whatever state the parent left
+    # it (locked mutexes included) and can hang in its first parallel cv2 call.
+    with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
         yield from pool.imap(_make_face, tasks, chunksize=8)
 
 
