@@ -32,7 +32,7 @@ DATA_ROOT ?=
 SEEDS ?= 0
 WORKERS ?= 0
 
-RESULTS := results/$(PROFILE)
+RESULTS ?= results/$(PROFILE)
 TABLES := $(RESULTS)/tables
 FIGURES := $(RESULTS)/figures
 EXECUTED := $(RESULTS)/notebooks

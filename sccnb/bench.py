@@ -20,9 +20,10 @@ The goals (the project's performance issue; :data:`GOALS`):
 
 How things are measured (choices the issue leaves open):
 
-* **Same code as training.** Models are built by :func:`sccnb.train._build` from a
-  :class:`~sccnb.train.TrainConfig` of the ``paper`` profile; a training step is the per-batch
-  body of :func:`sccnb.train.train` (bf16 autocast and channels_last on CUDA, fp32 on CPU;
+* **Same code as training.** Models are built by :func:`sccnb.train.build_for` from a
+  :class:`~sccnb.train.TrainConfig` of the ``paper`` profile; a training step calls the
+  training loop's own :func:`sccnb.train.make_batch` and :func:`sccnb.train.train_step`
+  (bf16 autocast and channels_last on CUDA, fp32 on CPU;
   Soft Wing on float32 predictions in the 256-px frame; SGD with momentum and weight decay).
   The learning rate stays at the recipe's 0.01; a non-finite loss stops the benchmark.
 * **Interleaved rounds.** The things compared (SCC vs FC; full step vs model step) are timed in
@@ -51,7 +52,6 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,8 @@ from .efficiency import count_macs, count_parameters, time_forward
 from .layouts import flip_permutation, get_layout
 from .losses import build_loss
 from .provenance import device_name, provenance, write_json
-from .train import TrainConfig, _build, resolve_config
+from .train import (TrainConfig, _optimizer, augment_preset, build_for, make_batch,
+                    resolve_config, train_step)
 
 __all__ = ["Goal", "GOALS", "BENCHMARKS", "bench_training", "bench_pipeline", "bench_inference",
            "bench_synth", "project_wall_time", "run_all", "write_summary", "add_arguments", "run"]
@@ -266,84 +267,62 @@ def _config(head: str, p: dict[str, int]) -> TrainConfig:
 
 
 def _model(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
-    model = _build(cfg, shapes=_stand_in_shapes(cfg.num_landmarks)).to(device)
+    model = build_for(cfg, shapes=_stand_in_shapes(cfg.num_landmarks)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     return model.train()
 
 
 class _Trainer:
-    """One model with its optimiser and loss, stepping like :func:`sccnb.train.train`."""
+    """One model with its optimiser and loss, stepping with :func:`sccnb.train.train_step`
+    (the very function the training loop calls)."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
         self.model = _model(cfg, device)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay)
+        self.opt = _optimizer(cfg, self.model)
         self.loss_fn = build_loss(cfg.loss, cfg.loss_epsilon)
-        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                         if device.type == "cuda" else nullcontext())
 
     def step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Forward, loss, backward, optimiser step on a ready network input."""
-        with self.autocast:
-            pred = self.model(x)
-        loss = self.loss_fn(pred.float(), target)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return loss
-
-
-@dataclass
-class _CropStore:
-    """Stand-in for a :class:`sccnb.data.crops.CropSet` moved to the training device."""
-
-    images: torch.Tensor  # (M, 3, S, S) uint8
-    landmarks: torch.Tensor  # (M, N, 2) float32, crop pixels
-
-    @classmethod
-    def random(cls, count: int, size: int, num_points: int, device: torch.device,
-               generator: torch.Generator) -> _CropStore:
-        images = torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8,
-                               generator=generator)
-        points = (0.25 + 0.5 * torch.rand((count, num_points, 2), generator=generator)) * size
-        return cls(images.to(device), points.to(device))
+        return train_step(self.model, self.opt, self.loss_fn, x, target)
 
 
 class _Pipeline:
-    """The data side of a training step: index the cached uint8 crops on the device, augment
-    (Sec. 4.2), normalise; as in :func:`sccnb.train.train`."""
+    """The data side of a training step, via :func:`sccnb.train.make_batch` (as in training):
+    index the cached uint8 crops on the device, augment (Sec. 4.2), normalise."""
 
     def __init__(self, p: dict[str, int], device: torch.device, seed: int = 0) -> None:
-        from .data.augment import AugmentConfig
-
         self.device, self.batch = device, p["batch"]
         self.gen = torch.Generator().manual_seed(seed)
         n = get_layout(LAYOUT).num_points
-        self.store = _CropStore.random(max(p["crops"], p["batch"]), p["input_size"], n, device,
-                                       self.gen)
+        self.store = _random_crops(max(p["crops"], p["batch"]), p["input_size"], n, device,
+                                   self.gen)
         self.flip = torch.as_tensor(flip_permutation(LAYOUT), device=device)
-        self.aug = AugmentConfig()
-        self.scale = REF_SIZE / p["input_size"]
+        self.aug = augment_preset("paper")
         self._cursor = 0
         self.order = torch.randperm(len(self.store.images), generator=self.gen)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, target)``: the network input and the targets in the 256-px frame."""
-        from .data.augment import augment_batch, normalize
-
         if self._cursor + self.batch > len(self.order):
             self._cursor = 0
         idx = self.order[self._cursor:self._cursor + self.batch]
         self._cursor += self.batch
-        images, points = augment_batch(self.store.images[idx.to(self.device)],
-                                       self.store.landmarks[idx.to(self.device)], self.flip,
-                                       self.aug, self.gen)
-        x = normalize(images)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, points * self.scale
+        return make_batch(self.store, idx, self.flip, self.aug, self.gen, REF_SIZE)
+
+
+def _random_crops(count: int, size: int, num_points: int, device: torch.device,
+                  generator: torch.Generator):
+    """A CropSet of random uint8 crops, on ``device``, standing in for cached faces."""
+    from .data.crops import CropSet
+
+    images = torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8,
+                           generator=generator)
+    points = (0.25 + 0.5 * torch.rand((count, num_points, 2), generator=generator)) * size
+    return CropSet(images=images, landmarks=points, to_image=torch.zeros(count, 2, 3),
+                   names=[str(i) for i in range(count)], attributes={}, occluded=None,
+                   layout=LAYOUT, dataset="random", split="bench", size=size).to(device)
 
 
 def _check_finite(loss: torch.Tensor, what: str) -> float:

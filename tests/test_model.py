@@ -135,3 +135,20 @@ def test_table4_budget_full_model_within_ten_percent_of_the_paper():
     macs = counter.get_total_flops() / 2
     assert abs(params / 24.68e6 - 1) < 0.10, params
     assert abs(macs / 5.165e9 - 1) < 0.10, macs
+
+
+def test_semantic_guide_equals_concatenate_then_1x1_conv():
+    """The guide is computed reduce-then-upsample; it must equal the paper's
+    upsample-concatenate-1×1 formulation with the same weights."""
+    import torch.nn.functional as F
+
+    from sccnb.model.attention import AttentionBranch
+
+    torch.manual_seed(0)
+    branch = AttentionBranch(8, "semantic", guide_channels=8 + 16 + 32)
+    f = torch.randn(2, 8, 16, 16)
+    deeper = [torch.randn(2, 32, 4, 4), torch.randn(2, 16, 8, 8)]
+    ups = [F.interpolate(g, size=(16, 16), mode="bilinear", align_corners=False) for g in deeper]
+    reference = branch.reduce(torch.cat([f, *ups], dim=1))
+    torch.testing.assert_close(branch.semantic_guide(f, deeper), reference, rtol=1e-5,
+                               atol=1e-5)

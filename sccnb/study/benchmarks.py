@@ -17,7 +17,7 @@ from ..evaluate import evaluate_run
 from ..metrics import summarise
 from ..report import write_table
 from ..train import config_from_json
-from .common import StudySetup, dataset_label, pm, seed_mean, table_provenance
+from .common import StudySetup, dataset_label, pm, table_provenance
 
 __all__ = ["table1", "table2", "table3", "METHODS"]
 

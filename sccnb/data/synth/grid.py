@@ -1,6 +1,6 @@
 """A picture of SynthFace: one row of samples per WFLW attribute, landmarks drawn.
 
-Used for the README and the teaching notebook (``docs/figures/synthface_grid.png``).
+Used for the README and the teaching notebook (``results/figures/synthface_grid.png``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Re-fit SynthFace's shape model from the real WFLW test subset lists.
 
-    python scripts/fit_shape_model.py [--lists ../shared/data/wflw_annotations/list_98pt_test]
-                                      [--out sccnb/data/synth/shape_model.npz]
+    python -m sccnb.data.synth.fit [--lists ../shared/data/wflw_annotations/list_98pt_test]
+                                   [--out sccnb/data/synth/shape_model.npz]
 
 Writes the model (.npz, a few KB) and its provenance note (.json beside it). The lists
 themselves are never copied into the repository. Method: sccnb/data/synth/shape_model.py.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sccnb.data.synth.shape_model import DEFAULT_MODEL_PATH, fit_shape_model, save_shape_model
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 DEFAULT_LISTS = REPO.parent / "shared" / "data" / "wflw_annotations" / "list_98pt_test"
 
 
