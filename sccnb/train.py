@@ -246,7 +246,8 @@ def prepare_data(cfg: TrainConfig, splits: tuple[str, ...] | None = None,
     root = data_root(cfg)
     spec = DATASETS[cfg.dataset]
     with warnings.catch_warnings():
-        if not cfg.data_root:  # SynthFace writes 300-W's helen/lfpw/ibug folders only
+        # SynthFace writes 300-W's helen/lfpw/ibug folders only; 300w_mini is AFW + HELEN
+        if not cfg.data_root or cfg.dataset == "real300w":
             warnings.simplefilter("ignore", IncompleteDatasetWarning)
         return _prepare(cfg, root, spec, splits, test_dataset)
 
