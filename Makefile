@@ -7,9 +7,10 @@
 #   make lab                   JupyterLab with the package importable
 #   make bench                 benchmarks into results/bench/
 #
-# Variables: PROFILE (smoke | cpu | gpu | paper | real300w; default gpu when CUDA is available,
-# else cpu), DATA_ROOT (default: SynthFace generated into .cache/ on first use), SEEDS
-# (comma-separated, default 0), WORKERS (parallel training processes; 0 = profile default).
+# Variables: PROFILE (smoke | cpu | gpu | paper; default gpu when CUDA is available, else cpu),
+# DATA_ROOT (default: SynthFace generated into .cache/ on first use), SEEDS (comma-separated;
+# default 0,1,2 on gpu/paper, else 0), WORKERS (parallel training processes; 0 = the profile's
+# default: 2 one-thread runs on cpu, one run per GPU on gpu/paper).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -29,7 +30,9 @@ PROFILE := cpu
 endif
 endif
 DATA_ROOT ?=
-SEEDS ?= 0
+comma := ,
+# three seeds where a run is cheap enough to afford them (GPU profiles), else one
+SEEDS ?= $(if $(filter gpu paper,$(PROFILE)),0$(comma)1$(comma)2,0)
 WORKERS ?= 0
 
 RESULTS ?= results/$(PROFILE)

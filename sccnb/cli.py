@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": ("sccnb.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
     "efficiency": ("sccnb.efficiency", "parameters, multiply-adds and latency (Table 4)"),
     "synth": ("sccnb.data.synth.cli", "generate the SynthFace dataset in the real file layouts"),
+    "readme": ("sccnb.readme", "regenerate README.md's results block from results/ (--check)"),
     "bench": ("sccnb.bench", "benchmarks: training/inference throughput, data pipeline"),
     "data": ("sccnb.data.check", "validate a downloaded dataset folder: `data check FORMAT PATH`"),
 }

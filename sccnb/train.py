@@ -545,14 +545,21 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
 
 
 def _ensure_worker(args: tuple) -> str:
-    cfg, runs_root, need_weights = args
+    """A pool worker: with several GPUs, worker i trains on GPU i (one run per GPU)."""
+    cfg, runs_root, need_weights, gpus = args
+    if gpus > 1 and cfg.device == "auto":
+        import multiprocessing as mp
+
+        worker = (mp.current_process()._identity or (1,))[0] - 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(worker % gpus)  # before CUDA initialises
     return str(ensure_run(cfg, runs_root, need_weights=need_weights).path)
 
 
 def ensure_runs(configs: list[TrainConfig], runs_root: str | Path | None = None, *,
                 workers: int = 1, need_weights: bool = False) -> list[Run]:
-    """:func:`ensure_run` for many configs, ``workers`` at a time in separate processes
-    (on a 2-core CPU two 1-thread runs finish sooner than one 2-thread run after another)."""
+    """:func:`ensure_run` for many configs, ``workers`` at a time in separate processes: on a
+    2-core CPU two 1-thread runs finish sooner than one 2-thread run after another, and on a
+    machine with several GPUs each worker takes its own GPU (sweeps spread over the GPUs)."""
     unique = list(dict.fromkeys(configs))
     if workers <= 1 or len(unique) <= 1:
         done = {c: ensure_run(c, runs_root, need_weights=need_weights) for c in unique}
@@ -561,8 +568,9 @@ def ensure_runs(configs: list[TrainConfig], runs_root: str | Path | None = None,
 
         ctx = mp.get_context("spawn")
         with ctx.Pool(workers) as pool:
-            paths = pool.map(_ensure_worker, [(c, runs_root, need_weights) for c in unique],
-                             chunksize=1)
+            gpus = torch.cuda.device_count()
+            paths = pool.map(_ensure_worker, [(c, runs_root, need_weights, gpus)
+                                              for c in unique], chunksize=1)
         done = {c: Run(p) for c, p in zip(unique, paths)}
     return [done[c] for c in configs]
 

@@ -48,6 +48,10 @@ class StudySetup:
               ) -> dict[str, list[Run]]:
         """Ensure every variant x seed is trained (loading the runs that exist)."""
         workers = self.workers or _WORKERS.get(self.profile, 1)
+        if not self.workers and self.profile in ("gpu", "paper", "real300w"):
+            import torch
+
+            workers = max(1, torch.cuda.device_count())  # one run per GPU
         labels, configs = [], []
         for label, cfg in variants.items():
             for seed in self.seeds:
