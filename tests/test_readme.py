@@ -1,0 +1,32 @@
+"""The README's promises: set-up commands first, CI runs exactly them, and the results block is
+generated from results/ (no number typed by hand)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sccnb.readme import END, START, render_results, update_readme
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_setup_and_test_are_the_first_commands_and_ci_runs_them():
+    readme = (REPO / "README.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines() if line.strip()]
+    assert commands == ["make setup", "make test"]
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#")]
+    assert "make setup" in ci and "make test" in ci
+    assert ci.index("make setup") < ci.index("make test")
+
+
+def test_results_block_matches_the_committed_results():
+    if not (REPO / "results" / "cpu" / "tables" / "table1.csv").exists():
+        pytest.skip("results/cpu has not been produced in this checkout")
+    readme = (REPO / "README.md").read_text()
+    assert START in readme and END in readme
+    assert not update_readme(check=True), "README results block is stale: python -m sccnb readme"
+    block = render_results()
+    assert "not the paper's benchmarks" in block and "make table1 PROFILE=cpu" in block
