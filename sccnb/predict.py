@@ -8,7 +8,9 @@ are already face crops.
 
 A box file is CSV with a header ``image,x_min,y_min,x_max,y_max`` (0-based pixels; ``image`` as
 given on the command line or its file name). The box should be of the kind the model was
-trained on: the face box for WFLW/COFW models, the landmark extent for 300-W models.
+trained on: the face box for WFLW/COFW models, the landmark extent for 300-W models. With
+``--box-from-pts`` the box of each image is the extent of the ``.pts`` annotation beside it --
+300-W's own evaluation protocol, which gives the model the face's location but not its shape.
 
 Outputs under ``--out``: ``landmarks.csv`` (image, point, x, y), ``landmarks.json`` and one
 overlay PNG per image.
@@ -29,7 +31,7 @@ from .data.crops import crop_matrix, warp_crop
 from .data.records import DataFormatError
 from .runs import Run
 
-__all__ = ["load_boxes", "predict_images", "add_arguments", "run"]
+__all__ = ["load_boxes", "boxes_from_pts", "predict_images", "add_arguments", "run"]
 
 
 def load_boxes(path: str | Path) -> dict[str, np.ndarray]:
@@ -51,6 +53,20 @@ def load_boxes(path: str | Path) -> dict[str, np.ndarray]:
             if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
                 raise DataFormatError(path, f"bad box {box.tolist()}", line)
             boxes[row[0].strip()] = box
+    return boxes
+
+
+def boxes_from_pts(images: list[str | Path]) -> dict[str, np.ndarray]:
+    """``image -> landmark extent`` of the ``.pts`` file next to each image."""
+    from .data import read_pts
+
+    boxes = {}
+    for image in map(Path, images):
+        pts_path = image.with_suffix(".pts")
+        if not pts_path.is_file():
+            raise FileNotFoundError(f"--box-from-pts: no {pts_path.name} beside {image}")
+        pts = read_pts(pts_path)
+        boxes[str(image)] = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
     return boxes
 
 
@@ -122,7 +138,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True,
                         help="a run folder (results/runs/<id>), a run id, or its best.pt")
     parser.add_argument("images", nargs="+", help="image files")
-    parser.add_argument("--boxes", default=None, help="CSV: image,x_min,y_min,x_max,y_max")
+    boxes = parser.add_mutually_exclusive_group()
+    boxes.add_argument("--boxes", default=None, help="CSV: image,x_min,y_min,x_max,y_max")
+    boxes.add_argument("--box-from-pts", action="store_true",
+                       help="box = extent of the .pts annotation beside each image (300-W "
+                       "protocol)")
     parser.add_argument("--out", default="predictions", help="output folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
@@ -137,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir = default_runs_root() / args.checkpoint
     if not (run_dir / "best.pt").is_file():
         raise SystemExit(f"no trained weights at {run_dir}/best.pt")
-    boxes = load_boxes(args.boxes) if args.boxes else None
+    boxes = (load_boxes(args.boxes) if args.boxes else
+             boxes_from_pts(args.images) if args.box_from_pts else None)
     results = predict_images(Run(run_dir), args.images, boxes, args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

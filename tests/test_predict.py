@@ -74,3 +74,14 @@ def test_cli_on_real_photos(smoke_run, tmp_path, shared_data):
         subprocess.run([sys.executable, "-m", "sccnb", "predict", "--checkpoint",
                         str(smoke_run.path), str(tmp_path / "missing.jpg"), "--out", str(out)],
                        check=True, capture_output=True, text=True)
+
+
+def test_box_from_pts_uses_the_annotation_extent(tmp_path):
+    from sccnb.predict import boxes_from_pts
+
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "a.pts").write_text("version: 1\nn_points: 3\n{\n11 21\n31 41\n21 11\n}\n")
+    box = boxes_from_pts([tmp_path / "a.png"])[str(tmp_path / "a.png")]
+    np.testing.assert_allclose(box, [10, 10, 30, 40])  # 1-based .pts -> 0-based extent
+    with pytest.raises(FileNotFoundError, match="no b.pts"):
+        boxes_from_pts([tmp_path / "b.png"])
