@@ -52,7 +52,8 @@ def device_name(device: str | None = None) -> str:
                 break
     except OSError:
         pass
-    return f"{model} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"{model} ({n} thread{'s' if n > 1 else ''})"
 
 
 def provenance(device: str | None = None, **extra: Any) -> dict[str, Any]:
