@@ -132,9 +132,10 @@ def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequen
 
 def dataset_label(setup: StudySetup, dataset: str) -> str:
     """How a table names its data: SynthFace is always flagged as not the paper's benchmark."""
-    if not setup.data_root:
+    root = setup.config(dataset).data_root
+    if not root:
         return f"SynthFace ({dataset} layout) — not the paper's benchmark"
-    return f"{dataset} from {setup.data_root}"
+    return f"{dataset} from {root}"
 
 
 def table_provenance(setup: StudySetup, runs: Mapping[str, Sequence[Run]], **extra: Any
@@ -175,7 +176,8 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
 
     ``columns``: label -> (description, config changes, the paper's NME % or None).
     Writes ``<name>`` and ``<name>_claims``; returns both frames and the runs. ``split``
-    defaults to the dataset's first test split.
+    defaults to the dataset's first test split. The title gets the data's label appended
+    (SynthFace is flagged as not the paper's benchmark).
     """
     from ..data.datasets import test_splits
 
@@ -198,6 +200,7 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
     paper_nme = {label: col[2] for label, col in columns.items()}
     claim_df = claim_rows(claims, runs, paper_nme, split)
     prov = table_provenance(setup, runs, table=name, dataset=dataset)
+    title = f"{title} — {dataset_label(setup, dataset)}"
     all_notes = [f"Data: {dataset_label(setup, dataset)}; split '{split}'.",
                  f"Ours: profile '{setup.profile}' ({prov['backbone']}, {prov['input_size']}², "
                  f"epochs {prov['epochs']}, seeds {prov['seeds']}); NME_ours is the mean over "

@@ -36,4 +36,4 @@ def run(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw"):
     """Train/load the six variants; write ``table5`` and ``table5_claims``."""
     return ablation(setup, out_dir, name="table5", columns=COLUMNS, claims=CLAIMS,
                     dataset=dataset,
-                    title=f"Table 5 — component ablation, NME (%) ({dataset})")
+                    title="Table 5 — component ablation, NME (%)")

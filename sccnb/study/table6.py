@@ -37,6 +37,6 @@ def run(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw", need_weig
     """Train/load the variants; write ``table6`` and ``table6_claims``."""
     return ablation(setup, out_dir, name="table6", columns=COLUMNS, claims=CLAIMS,
                     dataset=dataset, need_weights=need_weights,
-                    title=f"Table 6 — attention and feature-map ablation, NME (%) ({dataset})",
+                    title="Table 6 — attention and feature-map ablation, NME (%)",
                     notes=["All variants use the L1 loss, as the paper's values imply "
                            "(semantic/{F3,F4,F5} = Table 5's GN + att; {F5} = Table 5's GN)."])

@@ -55,7 +55,7 @@ def run(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw"):
     """Train/load the k sweep; write ``table7``, ``table7_claims`` and ``figures/fig7_topk``."""
     df, claim_df, runs = ablation(
         setup, out_dir, name="table7", columns=columns(dataset), claims=claims(dataset),
-        dataset=dataset, title=f"Table 7 — top-k neighbourhood size, NME (%) ({dataset})",
+        dataset=dataset, title="Table 7 — top-k neighbourhood size, NME (%)",
         notes=["Full model (semantic attention, {F3,F4,F5}, Soft Wing, dynamic weighting); "
                "only k changes. k = N − 1 keeps every landmark: a dense graph."])
     fig = plot_curve(df, title=f"Fig. 7 — NME vs k ({dataset}, profile {setup.profile})")

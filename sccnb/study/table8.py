@@ -63,7 +63,7 @@ def run(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw"):
     """Train/load the 13 loss variants; write ``table8``, ``table8_claims``, Fig. 4."""
     df, claim_df, runs = ablation(
         setup, out_dir, name="table8", columns=COLUMNS, claims=CLAIMS, dataset=dataset,
-        title=f"Table 8 — loss functions on the FC baseline, NME (%) ({dataset})",
+        title="Table 8 — loss functions on the FC baseline, NME (%)",
         notes=["Losses act per coordinate in pixels of a 256 crop (whatever the input size), "
                "so ω1 = 2 means 2 px at 256 as in the paper; Wing uses ω = 20 (Fig. 4)."])
     fig = plot_losses()
