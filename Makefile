@@ -3,7 +3,9 @@
 #   make setup                 create .venv, install the pinned requirements and the package
 #   make test                  the test suite (runs every notebook at smoke size)
 #   make reproduce-tables      every table and figure into results/$(PROFILE)/
-#   make table1 ... table8, make figures, make tour, make real300w
+#   make table1 ... table8, make figures, make tour
+#   make real300w, make predict-samples   real 300-W faces (../shared/data), and real photos
+#   make clean-runs            forget the profile's stored runs (retrain on the next make)
 #   make lab                   JupyterLab with the package importable
 #   make bench                 benchmarks into results/bench/
 #
@@ -50,7 +52,7 @@ PAPERMILL = $(PY) -m papermill --cwd notebooks -k python3 --no-progress-bar --lo
 	clean-runs clean-cache
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' Makefile
 
 ## set-up and tests --------------------------------------------------------------------------
 setup:
