@@ -23,13 +23,16 @@ from .layouts import Layout, get_layout
 __all__ = ["nme", "failure_rate", "auc", "auc_coarse", "ced", "summarise", "paired_bootstrap"]
 
 
-def nme(pred, target, layout: str | Layout, normaliser: str = "interocular") -> np.ndarray:
+def nme(pred, target, layout: str | Layout, normaliser: str = "interocular",
+        points=None) -> np.ndarray:
     """Per-image normalised mean error.
 
     Args:
         pred, target: landmarks, shape ``(B, N, 2)`` or ``(N, 2)``, same units.
         layout: the landmark layout (gives the normalising pair).
         normaliser: ``"interocular"`` (default) or ``"interpupil"``.
+        points: optional bool mask ``(B, N)`` / ``(N,)``: average over these points only
+            (e.g. the visible ones); NaN for an image with none.
 
     Returns:
         ``(B,)`` float64 array (a 0-d array for a single shape).
@@ -45,8 +48,12 @@ def nme(pred, target, layout: str | Layout, normaliser: str = "interocular") -> 
     norm = np.linalg.norm(target[..., a, :] - target[..., b, :], axis=-1)
     if np.any(norm <= 0):
         raise ValueError("a ground-truth shape has zero normalising distance")
-    err = np.linalg.norm(pred - target, axis=-1).mean(axis=-1)
-    return err / norm
+    err = np.linalg.norm(pred - target, axis=-1)
+    if points is None:
+        return err.mean(axis=-1) / norm
+    points = np.broadcast_to(np.asarray(points, dtype=bool), err.shape)
+    with np.errstate(invalid="ignore"):
+        return (err * points).sum(axis=-1) / points.sum(axis=-1) / norm
 
 
 def failure_rate(nmes, threshold: float = 0.1) -> float:

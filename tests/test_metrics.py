@@ -75,3 +75,14 @@ def test_paired_bootstrap_detects_a_consistent_improvement():
     assert r["ci_high"] < 0 and r["p_a_better"] == 1.0
     same = paired_bootstrap(b, b)
     assert same["ci_low"] == same["ci_high"] == 0.0
+
+
+def test_nme_over_a_subset_of_points():
+    target = np.stack([_cofw_shape(10.0)] * 2)
+    pred = target.copy()
+    pred[:, 0] += [3.0, 4.0]  # point 0 off by 5 px in both images
+    visible = np.ones((2, 29), bool)
+    visible[0, 0] = False  # image 0: the bad point is hidden
+    visible[1, 1:] = False  # image 1: only the bad point is visible
+    np.testing.assert_allclose(nme(pred, target, "cofw29", points=visible), [0.0, 0.5])
+    assert np.isnan(nme(pred, target, "cofw29", points=np.zeros((2, 29), bool))).all()

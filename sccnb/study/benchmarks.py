@@ -14,30 +14,15 @@ import pandas as pd
 
 from .. import paper
 from ..evaluate import evaluate_run
-from ..metrics import summarise
 from ..report import write_table
 from ..train import config_from_json
-from .common import StudySetup, dataset_label, pm, table_provenance
+from .common import StudySetup, dataset_label, metric_value, pm, seed_mean, table_provenance
 
 __all__ = ["table1", "table2", "table3", "METHODS"]
 
 # method label -> config changes from the profile's full model
 METHODS = {"SCC (full model)": {}, "FC baseline (L1)": dict(head="fc", loss="l1")}
 _METRIC_LABEL = {"nme": "NME (%)", "fr": "FR@0.1 (%)", "auc": "AUC@0.1"}
-
-
-def _subset_nmes(run, split: str, subset: str) -> pd.Series:
-    """Per-image NMEs of a split, a subset column of it, or -- for 300-W's "full" split --
-    the common and challenging sets pooled."""
-    if split == "300w_full":
-        return pd.concat([run.predictions("common"), run.predictions("challenging")])["nme"]
-    df = run.predictions(split)
-    return df["nme"] if subset == "full" else df.loc[df[subset].astype(bool), "nme"]
-
-
-def _metric(nmes: pd.Series, metric: str) -> float:
-    s = summarise(nmes)
-    return s[metric] if metric == "auc" else 100 * s[metric]
 
 
 def _long_rows(column: str, runs: dict, where: list[tuple[str, str, str]], metrics: tuple,
@@ -49,17 +34,15 @@ def _long_rows(column: str, runs: dict, where: list[tuple[str, str, str]], metri
         for label, split, subset in where:
             ref = paper_values.get((metric, label))
             for method, rs in runs.items():
-                values = [_metric(_subset_nmes(r, split, subset), metric) for r in rs]
+                mean, std = seed_mean(rs, split, subset, metric)
                 rows.append({"table_column": column, "metric": metric, "subset": label,
-                             "method": method, "value": float(np.mean(values)),
-                             "std": float(np.std(values)) if len(values) > 1 else np.nan,
-                             "seeds": len(values), "paper": ref if method.startswith("SCC")
-                             else None})
+                             "method": method, "value": mean, "std": std, "seeds": len(rs),
+                             "paper": ref if method.startswith("SCC") else None})
             if baseline_run is not None:
                 base = _mean_shape(baseline_run, split, subset)
                 if base is not None:
                     rows.append({"table_column": column, "metric": metric, "subset": label,
-                                 "method": "mean shape", "value": _metric(base, metric),
+                                 "method": "mean shape", "value": metric_value(base, metric),
                                  "std": np.nan, "seeds": 0, "paper": None})
     return rows
 

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..metrics import auc, failure_rate, paired_bootstrap
+from ..metrics import paired_bootstrap, summarise
 from ..provenance import provenance
 from ..report import write_table
 from ..runs import Run
 from ..train import TrainConfig, ensure_runs, resolve_config
 
-__all__ = ["StudySetup", "Variants", "seed_mean", "per_image_nme", "claim_rows", "dataset_label",
-           "table_provenance", "pm"]
+__all__ = ["StudySetup", "Variants", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
+           "claim_rows", "dataset_label", "table_provenance", "pm", "ablation"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
@@ -76,21 +76,28 @@ def per_image_nme(runs: Sequence[Run], split: str) -> pd.DataFrame:
     return out
 
 
+def split_nmes(run: Run, split: str, subset: str = "full") -> pd.Series:
+    """Per-image NMEs of a run's test split, of a subset column of it, or -- for 300-W's
+    ``"300w_full"`` -- of the common and challenging sets pooled."""
+    if split == "300w_full":
+        return pd.concat([run.predictions("common"), run.predictions("challenging")])["nme"]
+    df = run.predictions(split)
+    return df["nme"] if subset == "full" else df.loc[df[subset].astype(bool), "nme"]
+
+
+def metric_value(nmes: pd.Series, metric: str) -> float:
+    """``"nme"`` and ``"fr"`` in %, ``"auc"`` as a fraction."""
+    if metric not in ("nme", "fr", "auc"):
+        raise ValueError(f"unknown metric {metric!r}; supported: nme, fr, auc")
+    value = summarise(nmes)[metric]
+    return value if metric == "auc" else 100 * value
+
+
 def seed_mean(runs: Sequence[Run], split: str, subset: str = "full", metric: str = "nme"
               ) -> tuple[float, float]:
-    """Mean and standard deviation over seeds of a metric (NME / FR in %, AUC as a fraction)."""
-    values = []
-    for r in runs:
-        df = r.predictions(split)
-        nmes = df["nme"] if subset == "full" else df.loc[df[subset].astype(bool), "nme"]
-        if metric == "nme":
-            values.append(100 * float(nmes.mean()))
-        elif metric == "fr":
-            values.append(100 * failure_rate(nmes))
-        elif metric == "auc":
-            values.append(auc(nmes))
-        else:
-            raise ValueError(f"unknown metric {metric!r}")
+    """Mean and standard deviation over seeds of a metric (NME / FR in %, AUC as a fraction);
+    the deviation is NaN for a single seed."""
+    values = [metric_value(split_nmes(r, split, subset), metric) for r in runs]
     return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else float("nan")
 
 

@@ -47,18 +47,6 @@ def occlude_bottom(images: torch.Tensor, landmarks: torch.Tensor, fraction: floa
     return images, visible
 
 
-def _point_nme(pred: np.ndarray, target: np.ndarray, layout: str, points: np.ndarray
-               ) -> np.ndarray:
-    """NME over a subset of points per image (normalised as usual); NaN where none remain."""
-    from ..layouts import get_layout
-
-    a, b = get_layout(layout).interocular
-    norm = np.linalg.norm(target[:, a] - target[:, b], axis=-1)
-    err = np.linalg.norm(pred - target, axis=-1)
-    with np.errstate(invalid="ignore"):
-        return (err * points).sum(1) / points.sum(1) / norm
-
-
 def fig1(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw",
          fractions=FRACTIONS, examples: int = 3) -> pd.DataFrame:
     """NME against the occluded fraction of the face for the FC baseline and SCC.
@@ -84,12 +72,12 @@ def fig1(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw",
             for r in rs:
                 pred = predict(r.load_model(str(device)), view, device)
                 all_nme = nme(pred, target, test.layout)
-                vis_nme = _point_nme(pred, target, test.layout, visible)
+                vis_nme = nme(pred, target, test.layout, points=visible)
                 rows.append({"model": label, "seed": r.config["train"]["seed"],
                              "fraction": frac, "nme_all": 100 * all_nme.mean(),
                              "nme_visible": 100 * np.nanmean(vis_nme),
                              "nme_occluded": 100 * np.nanmean(
-                                 _point_nme(pred, target, test.layout, ~visible))
+                                 nme(pred, target, test.layout, points=~visible))
                              if frac > 0 else np.nan})
                 if r is rs[0]:
                     shown[(label, frac)] = (occluded[:examples], pred[:examples])
