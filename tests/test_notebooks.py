@@ -45,6 +45,21 @@ def smoke_results(tmp_path_factory) -> Path:
     return tmp / "out"
 
 
+def _execute(notebook: str, tmp_path: Path, **parameters) -> None:
+    """Run one notebook through papermill with its runs and caches under ``tmp_path``."""
+    import papermill as pm
+
+    env_before = dict(os.environ)
+    os.environ.update(SCCNB_RUNS=str(tmp_path / "runs"), SCCNB_CACHE=str(tmp_path / "cache"))
+    try:
+        pm.execute_notebook(str(REPO / "notebooks" / notebook), str(tmp_path / "executed.ipynb"),
+                            cwd=str(REPO / "notebooks"), parameters=parameters,
+                            kernel_name="python3", progress_bar=False)
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+
+
 def _finite(values) -> bool:
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
@@ -122,19 +137,8 @@ def test_table4_and_fig1(smoke_results):
 
 def test_real_faces_notebook_at_smoke_size(tmp_path, shared_data):
     """Issue 6's notebook on real 300-W photos, with the smoke profile's tiny network."""
-    import papermill as pm
-
-    env_before = dict(os.environ)
-    os.environ.update(SCCNB_RUNS=str(tmp_path / "runs"), SCCNB_CACHE=str(tmp_path / "cache"))
-    try:
-        pm.execute_notebook(str(REPO / "notebooks" / "table3_real300w.ipynb"),
-                            str(tmp_path / "executed.ipynb"), cwd=str(REPO / "notebooks"),
-                            parameters=dict(profile="smoke", out_dir=str(tmp_path / "out"),
-                                            data_root=str(shared_data / "300w_mini")),
-                            kernel_name="python3", progress_bar=False)
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
+    _execute("table3_real300w.ipynb", tmp_path, profile="smoke", out_dir=str(tmp_path / "out"),
+             data_root=str(shared_data / "300w_mini"))
     df = pd.read_csv(tmp_path / "out" / "tables" / "table3_real300w.csv")
     assert list(df.method) == ["SCC (full model)", "FC baseline (Soft Wing)",
                                "mean training shape"]
@@ -143,20 +147,8 @@ def test_real_faces_notebook_at_smoke_size(tmp_path, shared_data):
 
 def test_topk_sweep_runs_on_real_300w_faces(tmp_path, shared_data):
     """Issue 6: Table 7's notebook on the real 68-point faces (smoke-size network, a few faces)."""
-    import papermill as pm
-
-    env_before = dict(os.environ)
-    os.environ.update(SCCNB_RUNS=str(tmp_path / "runs"), SCCNB_CACHE=str(tmp_path / "cache"))
-    try:
-        pm.execute_notebook(str(REPO / "notebooks" / "table7_topk.ipynb"),
-                            str(tmp_path / "executed.ipynb"), cwd=str(REPO / "notebooks"),
-                            parameters=dict(profile="smoke", dataset="real300w",
-                                            out_dir=str(tmp_path / "out"),
-                                            overrides={"max_train": 40, "epochs": 1}),
-                            kernel_name="python3", progress_bar=False)
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
+    _execute("table7_topk.ipynb", tmp_path, profile="smoke", dataset="real300w",
+             out_dir=str(tmp_path / "out"), overrides={"max_train": 40, "epochs": 1})
     df = pd.read_csv(tmp_path / "out" / "tables" / "table7.csv").set_index("variant")
     assert {"k=1", "k=3", "k=40", "k=67"} <= set(df.index)  # N - 1 = 67 for 68 points
     assert df["NME_paper"].isna().all()  # the paper's sweep is for WFLW only
