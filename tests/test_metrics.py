@@ -61,7 +61,8 @@ def test_ced_counts_ties_as_successes():
 
 def test_summarise_and_bad_input():
     s = summarise([0.02, 0.04, 0.2])
-    assert s["count"] == 3 and s["nme"] == pytest.approx(0.26 / 3) and s["fr"] == pytest.approx(1 / 3)
+    assert s["count"] == 3 and s["nme"] == pytest.approx(0.26 / 3)
+    assert s["fr"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="NaN"):
         summarise([0.1, np.nan])
 

@@ -50,7 +50,8 @@ def run(out_dir: str | Path, *, device: str = "auto", input_size: int = 256, rep
         "so compare the ratio, not the milliseconds: SCC / FC batch-1 latency = "
         f"{scc['latency_ms'] / fc['latency_ms']:.2f}×.",
     ]
-    title = f"Table 4 — efficiency ({cfg['num_landmarks']} landmarks, {input_size}², {cfg['device']})"
+    title = (f"Table 4 — efficiency ({cfg['num_landmarks']} landmarks, {input_size}², "
+             f"{cfg['device']})")
     write_table(df, out_dir, "table4", title=title, provenance=prov, notes=notes,
                 digits={"params_M_paper": 2, "params_M_ours": 2, "GMACs_paper": 3,
                         "GMACs_ours": 3})

@@ -5,7 +5,8 @@ The model is fitted to the real 98-point WFLW shapes of the official test subset
 Wu et al., "Look at Boundary", CVPR 2018). Only the fitted model -- a few KB of statistics -- is
 committed, as ``shape_model.npz`` with the provenance note ``shape_model.json`` beside it; the
 data stay outside the repository. Anyone with the lists re-creates both files with
-``python -m sccnb.data.synth.fit`` (which calls :func:`fit_shape_model` and :func:`save_shape_model`).
+``python -m sccnb.data.synth.fit`` (which calls :func:`fit_shape_model` and
+:func:`save_shape_model`).
 
 How pose is separated from identity and expression (the brief leaves the method open):
 
