@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .efficiency import count_macs, count_parameters, time_forward
+from .efficiency import count_macs, count_parameters, stand_in_shapes, time_forward
 from .layouts import flip_permutation, get_layout
 from .losses import build_loss
 from .provenance import device_name, provenance, write_json
@@ -256,18 +256,13 @@ def _envelope(name: str, device: torch.device, quick: bool, params: dict, result
 
 
 # --- the training step -----------------------------------------------------------------------
-def _stand_in_shapes(num_points: int, seed: int = 0) -> np.ndarray:
-    """Random shapes in the 256-px frame: enough to build the SCC mask and template."""
-    return np.random.default_rng(seed).normal(REF_SIZE / 2, 10, size=(64, num_points, 2))
-
-
 def _config(head: str, p: dict[str, int]) -> TrainConfig:
     return resolve_config("paper", head=head, input_size=p["input_size"],
                           batch_size=p["batch"], depth=p["depth"], width=p["width"])
 
 
 def _model(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
-    model = build_for(cfg, shapes=_stand_in_shapes(cfg.num_landmarks)).to(device)
+    model = build_for(cfg, shapes=stand_in_shapes(cfg.num_landmarks)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     return model.train()

@@ -30,7 +30,7 @@ import torch
 from .layouts import get_layout
 from .model import build_model
 
-__all__ = ["count_parameters", "count_macs", "time_forward", "efficiency_report"]
+__all__ = ["stand_in_shapes", "count_parameters", "count_macs", "time_forward", "efficiency_report"]
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -97,10 +97,14 @@ def time_forward(model: torch.nn.Module, batch: int, input_size: int, device: to
     return statistics.median(times)
 
 
+def stand_in_shapes(num_points: int, seed: int = 0) -> np.ndarray:
+    """Random shapes in the 256-px frame, enough to build the SCC mask and template when only
+    cost matters: the mask always has N·(k+1) non-zeros, whichever neighbours it keeps."""
+    return np.random.default_rng(seed).normal(128, 10, size=(64, num_points, 2))
+
+
 def _models(num_landmarks: int, input_size: int) -> dict[str, torch.nn.Module]:
-    # Cost does not depend on *which* neighbours the mask keeps (always N·(k+1) non-zeros), so
-    # random stand-in shapes are enough to build the SCC model here.
-    shapes = np.random.default_rng(0).normal(128, 10, size=(64, num_landmarks, 2))
+    shapes = stand_in_shapes(num_landmarks)
     torch.manual_seed(0)
     return {
         "scc": build_model(num_landmarks, shapes=shapes, input_size=input_size),

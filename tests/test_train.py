@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from sccnb.data.datasets import photo_id
 from sccnb.runs import Run, run_id
 from sccnb.train import (PROFILES, TrainingDiverged, ensure_run, prepare_data, resolve_config,
                          train)
@@ -136,16 +137,10 @@ def test_real300w_profile_runs_end_to_end_at_smoke_size(tmp_path, shared_data):
     held = run.predictions("heldout")
     assert run.metrics["splits"]["heldout"]["summary"]["full"]["count"] == len(held) > 100
     data = prepare_data(dataclasses.replace(cfg, max_train=0), splits=("heldout",))
-    train_photos = {_photo_id_from_name(n) for n in data.train.names + data.val.names}
-    test_photos = {_photo_id_from_name(n) for n in data.tests["heldout"].names}
+    train_photos = {photo_id(n) for n in data.train.names + data.val.names}
+    test_photos = {photo_id(n) for n in data.tests["heldout"].names}
     assert not train_photos & test_photos  # no photo on both sides
 
-
-def _photo_id_from_name(name: str) -> str:
-    import re
-    from pathlib import Path
-
-    return re.sub(r"(?<=\d)_\d{1,2}$", "", Path(name).stem)
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .records import FaceRecord
 
-__all__ = ["DATASETS", "DatasetSpec", "load_records", "real300w_split", "test_splits",
+__all__ = ["photo_id", "DATASETS", "DatasetSpec", "load_records", "real300w_split", "test_splits",
            "REAL300W_DEFAULT"]
 
 REAL300W_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "300w_mini"
@@ -88,14 +88,17 @@ def load_records(dataset: str, root: str | Path, split: str) -> list[FaceRecord]
     return train if split == "train" else heldout
 
 
+def photo_id(path: str) -> str:
+    """The source photo of a face's image path or name. 300-W names a face ``<photo>_<k>``
+    with a one- or two-digit face index ``k`` after a photo name that ends in a digit (AFW
+    ``1051618982_1``, HELEN ``100032540_1``, iBUG ``image_003_1``); other names (LFPW
+    ``image_0001``, SynthFace ``synthface_train_000123``) are one face per photo and stay whole."""
+    return re.sub(r"(?<=\d)_\d{1,2}$", "", Path(path).stem)
+
+
 def _photo_id(record: FaceRecord) -> str:
-    """The source photo of a face. 300-W names a face ``<photo>_<k>`` with a one- or two-digit
-    face index ``k`` after a photo name that ends in a digit (AFW ``1051618982_1``, HELEN
-    ``100032540_1``, iBUG ``image_003_1``); other names (LFPW ``image_0001``, SynthFace
-    ``synthface_train_000123``) are one face per photo and stay whole."""
-    path = record.image if isinstance(record.image, str) and record.image else record.name
-    stem = Path(path).stem
-    return re.sub(r"(?<=\d)_\d{1,2}$", "", stem)
+    return photo_id(record.image if isinstance(record.image, str) and record.image
+                    else record.name)
 
 
 def real300w_split(records: list[FaceRecord], heldout: float = 0.2, seed: int = 0

@@ -11,7 +11,7 @@ that spares both heads from learning a ~128 px constant.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -189,7 +189,3 @@ def build_model(num_landmarks: int = 98, *, head: str = "scc", k: int = 3,
         raise ValueError("the SCC head needs `shapes` (training landmarks) or a `mask`")
     return LandmarkRegressor(cfg, mask=mask, template=template)
 
-
-def config_dict(model: LandmarkRegressor) -> dict:
-    """The model's configuration as a plain dict (for run records)."""
-    return asdict(model.cfg)

@@ -17,7 +17,7 @@ from ..report import write_table
 from ..runs import Run
 from ..train import TrainConfig, ensure_runs, resolve_config
 
-__all__ = ["StudySetup", "Variants", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
+__all__ = ["StudySetup", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
            "claim_rows", "dataset_label", "table_provenance", "pm", "ablation"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
@@ -62,9 +62,6 @@ class StudySetup:
         for label, run in zip(labels, runs):
             out[label].append(run)
         return out
-
-
-Variants = dict  # label -> TrainConfig, in table order
 
 
 def per_image_nme(runs: Sequence[Run], split: str) -> pd.DataFrame:
@@ -167,10 +164,6 @@ def table_provenance(setup: StudySetup, runs: Mapping[str, Sequence[Run]], **ext
         runs=sorted({r.id for rs in runs.values() for r in rs}),
         **extra,
     )
-
-
-def as_path(out_dir: str | Path) -> Path:
-    return Path(out_dir)
 
 
 def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,

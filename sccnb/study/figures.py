@@ -19,9 +19,14 @@ from ..report import save_figure, write_table
 from ..train import config_from_json, prepare_data, predict
 from .common import StudySetup, dataset_label, table_provenance
 
-__all__ = ["occlude_bottom", "fig1", "fig6", "FRACTIONS"]
+__all__ = ["occlude_bottom", "fig1", "fig6", "FRACTIONS", "FIG1_MODELS", "FIG6_MODELS"]
 
 FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+# label -> config changes from the profile's full model; the weights of these runs are kept
+FIG1_MODELS = {"FC baseline (Soft Wing)": dict(head="fc", loss="softwing", loss_epsilon=0.5),
+               "SCC (full model)": {}}
+FIG6_MODELS = {"self-attention": dict(attention="self", loss="l1"),
+               "semantic-guided": dict(loss="l1")}
 
 
 def occlude_bottom(images: torch.Tensor, landmarks: torch.Tensor, fraction: float,
@@ -55,10 +60,8 @@ def fig1(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw",
     Soft Wing (ε = 0.5) run, SCC the full model. Errors on all points and on the points left
     visible (the paper's claim: with FC, errors under the occluder spread to the visible parts).
     """
-    models = {"FC baseline (Soft Wing)": setup.config(dataset, head="fc", loss="softwing",
-                                                      loss_epsilon=0.5),
-              "SCC (full model)": setup.config(dataset)}
-    runs = setup.train(models, need_weights=True)
+    runs = setup.train({label: setup.config(dataset, **changes)
+                        for label, changes in FIG1_MODELS.items()}, need_weights=True)
     cfg = config_from_json(next(iter(runs.values()))[0].config["train"])
     test = prepare_data(cfg, splits=("test",)).tests["test"]
     device = torch.device("cuda" if torch.cuda.is_available() and setup.device != "cpu"
@@ -138,9 +141,8 @@ def fig6(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw", examples
          ) -> Path:
     """Channel-wise max of the attended F3 maps, self- vs semantic-guided attention (Table 6's
     two L1 runs), on a few test faces."""
-    models = {"self-attention": setup.config(dataset, attention="self", loss="l1"),
-              "semantic-guided": setup.config(dataset, loss="l1")}
-    runs = setup.train(models, need_weights=True)
+    runs = setup.train({label: setup.config(dataset, **changes)
+                        for label, changes in FIG6_MODELS.items()}, need_weights=True)
     cfg = config_from_json(runs["semantic-guided"][0].config["train"])
     test = prepare_data(cfg, splits=("test",)).tests["test"]
     x = to_input(test.images[:examples])

@@ -16,6 +16,7 @@ from ..runs import run_id
 from ..train import TrainConfig
 from . import benchmarks, table5, table6, table7, table8
 from .common import StudySetup
+from .figures import FIG1_MODELS, FIG6_MODELS
 
 __all__ = ["planned_variants", "add_arguments", "run"]
 
@@ -29,8 +30,7 @@ def planned_variants(setup: StudySetup) -> tuple[list[TrainConfig], set[TrainCon
         variants += [c("wflw", **method), c("cofw", **method), c("300w", **method)]
     for columns in (table5.COLUMNS, table6.COLUMNS, table7.columns("wflw"), table8.COLUMNS):
         variants += [c("wflw", **changes) for _, changes, _ in columns.values()]
-    weights = {c("wflw", head="fc", loss="softwing", loss_epsilon=0.5), c("wflw"),  # Fig. 1
-               c("wflw", attention="self", loss="l1"), c("wflw", loss="l1"),  # Fig. 6
+    weights = {*(c("wflw", **m) for m in (*FIG1_MODELS.values(), *FIG6_MODELS.values())),
                *(c("300w", **m) for m in benchmarks.METHODS.values())}  # Table 2's COFW-68
     variants = sorted(dict.fromkeys(variants), key=lambda cfg: cfg.head != "scc")
     return variants, weights
