@@ -1,37 +1,88 @@
-"""The run store: a run is a pure function of its resolved config, and its id is a hash of it.
+"""The run store: a run is a pure function of its config, its data and the code, and its id names
+the first two by content.
+
+**Identity.** ``run_id(cfg)`` = ``<profile>-<dataset>-<head>-<10 hex>``, the hex a hash of the
+resolved config with
+
+* the runtime-only fields left out (device, threads, progress bars, ``torch.compile``),
+* ``data_root`` replaced by the fingerprint of the data the run reads
+  (:mod:`sccnb.data.fingerprint`: annotation files by content, images by name and size, all
+  relative to the dataset's folder) -- never by a path. The same data under another folder or on
+  another machine gives the same id; changed data gives a new one. SynthFace configs
+  (``data_root = ""``) are identified by their generator settings, which are config fields;
+* fields added after runs were first stored (``LATER_FIELDS``) left out while they hold the value
+  that reproduces the behaviour from before they existed, so adding a field orphans no run.
+
+**Code.** The code is deliberately *not* part of the id (a comment or a refactor must not throw
+away hours of training), but every run records a fingerprint of the modules that change results
+(:func:`code_fingerprint`: model, losses, metrics, layouts, data pipeline, training, evaluation;
+parsed, so comments and docstrings don't count). ``python -m sccnb runs --stale`` lists stored
+runs whose code differs from the checkout, and every table rendered from such runs says so.
 
 ``results/runs/<id>/`` holds::
 
-    config.json        the resolved TrainConfig, plus provenance (commit, device, versions)
-    metrics.json       summary per test split / subset (NME, FR@0.1, AUC@0.1), best epoch
+    config.json        {"id", "train": the config (data_root relative to the repository where
+                        possible), "provenance": commit, device, versions, "data": fingerprint,
+                        "code": fingerprint and per-file digests}
+    metrics.json       summary per test split / subset (NME, FR@0.1, AUC@0.1), best epoch,
+                       convergence
     history.csv        one row per epoch: lr, train loss, validation NME, images/s, seconds
     predictions_<split>.csv   one row per test image: name, NME, subset flags
     predictions_<split>.npz   predicted and true landmarks (git-ignored: large)
     mean_shape_<split>.csv    the mean-shape baseline's per-image table
     checkpoint.pt      last epoch, for resuming (git-ignored)
     best.pt            weights of the epoch with the lowest validation NME (git-ignored)
+    best_fp16.pt       the same weights in half precision, committed for the runs that figures,
+                       the tour and ``predict`` need (:meth:`Run.export_half`)
 
-Asking for a run that exists loads it instead of training it again, so tables share runs
-(Table 1's model is Table 5's last column and Table 7's k = 3). Concurrent requests for the same
-run (``make -j``) serialise on a lock file; the second one then finds the finished run.
+Asking for a run that exists loads it instead of training it again, so tables share runs.
+Concurrent requests for the same run (``make -j``) serialise on a lock file.
+
+Dependencies go one way: :mod:`sccnb.config` <- this module <- :mod:`sccnb.evaluate` <-
+:mod:`sccnb.train`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import ast
 import hashlib
+import io
 import json
 import os
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
-from .provenance import REPO_ROOT
+from .config import TrainConfig, portable_path
+from .provenance import REPO_ROOT, atomic_write_bytes, file_lock
 
-__all__ = ["default_runs_root", "run_id", "Run", "run_lock"]
+__all__ = ["default_runs_root", "run_id", "identity", "Run", "run_lock", "code_fingerprint",
+           "data_identity", "build_for", "model_from_state", "stored_runs", "stale_runs",
+           "LATER_FIELDS", "CODE_FILES"]
+
+run_lock = file_lock  # the lock a run folder's writers share
+
+# Fields added after the first runs were stored, with the value that reproduces the behaviour
+# from before they existed: at that value they are left out of the identity.
+LATER_FIELDS: dict[str, Any] = {"amp": "auto", "channels_last": "auto"}
+
+# The modules whose code changes a run's numbers (relative to the package). Left out of their
+# fingerprint: command-line glue (top-level ``add_arguments`` and ``run``) and the scheduling of
+# runs (``ensure_run``, ``ensure_runs``, ``_ensure_worker``: which runs train, where, in which
+# process -- not how).
+CODE_FILES = (
+    "model/__init__.py", "model/attention.py", "model/backbone.py", "model/graph.py",
+    "model/scc.py", "losses.py", "layouts.py", "metrics.py", "train.py", "evaluate.py",
+    "data/_io.py", "data/augment.py", "data/crops.py", "data/datasets.py", "data/pdb.py",
+    "data/prepare.py", "data/records.py", "data/w300.py", "data/wflw.py", "data/cofw.py",
+    "data/synth/__init__.py", "data/synth/generator.py", "data/synth/geometry.py",
+    "data/synth/render.py", "data/synth/sampling.py", "data/synth/shape_model.npz",
+)
+_CLI_NAMES = {"add_arguments", "run", "ensure_run", "ensure_runs", "_ensure_worker",
+              "_ensure_worker_indexed"}
 
 
 def default_runs_root() -> Path:
@@ -39,30 +90,94 @@ def default_runs_root() -> Path:
     return Path(os.environ.get("SCCNB_RUNS", REPO_ROOT / "results" / "runs"))
 
 
-def _identity(cfg) -> dict[str, Any]:
+# --- identity --------------------------------------------------------------------------------
+def data_identity(cfg) -> str:
+    """``""`` for SynthFace, else ``"<dataset>:<fingerprint>"`` of the data under data_root."""
+    if not cfg.data_root:
+        return ""
+    from .data.fingerprint import data_fingerprint
+
+    root = Path(cfg.data_root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"data_root {root} does not exist (see README, 'Real datasets', "
+                                "for the expected layout)")
+    return str(data_fingerprint(cfg.dataset, root))
+
+
+def identity(cfg) -> dict[str, Any]:
+    """The content a run id hashes (see the module docstring)."""
     d = asdict(cfg)
-    return {k: v for k, v in d.items() if k not in getattr(cfg, "RUNTIME_FIELDS", ())}
+    for name in getattr(cfg, "RUNTIME_FIELDS", ()):
+        d.pop(name, None)
+    for name, before in LATER_FIELDS.items():
+        if name in d and d[name] == before:
+            d.pop(name)
+    if d.get("data_root"):
+        d["data_root"] = data_identity(cfg)
+    return d
 
 
 def run_id(cfg) -> str:
-    """``<profile>-<dataset>-<head>-<10 hex of the config hash>``: readable and unique."""
-    blob = json.dumps(_identity(cfg), sort_keys=True, default=str).encode()
+    """``<profile>-<dataset>-<head>-<10 hex of the identity hash>``: readable and unique."""
+    blob = json.dumps(identity(cfg), sort_keys=True, default=str).encode()
     digest = hashlib.sha256(blob).hexdigest()[:10]
     return f"{cfg.profile}-{cfg.dataset}-{cfg.head}-{digest}"
 
 
-@contextlib.contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``<run dir>.lock`` (released on exit, even on error)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+# --- code fingerprint ------------------------------------------------------------------------
+def _strip(tree: ast.AST) -> ast.AST:
+    """Drop docstrings everywhere and the command-line functions at module level."""
+    if isinstance(tree, ast.Module):
+        tree.body = [n for n in tree.body if not (
+            isinstance(n, ast.FunctionDef) and n.name in _CLI_NAMES)]
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
 
 
+def _file_fingerprint(path: Path) -> str:
+    data = path.read_bytes()
+    if path.suffix == ".py":
+        data = ast.dump(_strip(ast.parse(data))).encode()
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> dict[str, Any]:
+    """``{"digest": 12 hex over all, "files": {file: 12 hex}}`` for :data:`CODE_FILES` as they
+    are in this checkout (comments, docstrings and formatting don't count)."""
+    pkg = Path(__file__).resolve().parent
+    files = {name: _file_fingerprint(pkg / name) for name in CODE_FILES if (pkg / name).exists()}
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+    return {"digest": digest, "files": files}
+
+
+# --- models ----------------------------------------------------------------------------------
+def build_for(cfg: TrainConfig, shapes=None, mask=None):
+    """The model a config describes (``shapes``: training landmarks in the 256 frame)."""
+    from .model import build_model
+
+    return build_model(cfg.num_landmarks, head=cfg.head, k=cfg.k, features=cfg.features,
+                       attention=cfg.attention, dynamic=cfg.dynamic, shapes=shapes, mask=mask,
+                       input_size=cfg.input_size, depth=cfg.depth, width=cfg.width)
+
+
+def model_from_state(cfg: TrainConfig, state: dict[str, Any]):
+    """Rebuild a model from its config and a state dict (mask and template are in the state);
+    half-precision tensors (the committed weights) come back as float32."""
+    import torch
+
+    state = {k: v.float() if torch.is_floating_point(v) else v for k, v in state.items()}
+    mask = state.get("head.adjacency.mask")
+    model = build_for(cfg, mask=None if mask is None else mask.cpu().numpy())
+    model.load_state_dict(state)
+    return model
+
+
+# --- a stored run ----------------------------------------------------------------------------
 class Run:
     """A finished (or partly finished) run on disk."""
 
@@ -80,6 +195,12 @@ class Run:
     @property
     def config(self) -> dict[str, Any]:
         return json.loads((self.path / "config.json").read_text())
+
+    @property
+    def train_config(self) -> TrainConfig:
+        from .config import config_from_json
+
+        return config_from_json(self.config["train"])
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -104,14 +225,91 @@ class Run:
     def best_weights(self) -> Path:
         return self.path / "best.pt"
 
-    def load_model(self, device: str = "cpu"):
-        """Rebuild the model and load the best weights (``torch.load(weights_only=True)``)."""
+    @property
+    def half_weights(self) -> Path:
+        return self.path / "best_fp16.pt"
+
+    @property
+    def has_weights(self) -> bool:
+        return self.best_weights.is_file() or self.half_weights.is_file()
+
+    def weights_path(self) -> Path:
+        """``best.pt`` when present (full precision), else the committed ``best_fp16.pt``."""
+        for path in (self.best_weights, self.half_weights):
+            if path.is_file():
+                return path
+        raise FileNotFoundError(f"{self.path}: no weights (best.pt or best_fp16.pt); train the "
+                                "run again (`python -m sccnb train ...` with its config)")
+
+    def load_state(self, device: str = "cpu") -> dict[str, Any]:
         import torch
 
-        from .train import config_from_json, model_from_state
+        return torch.load(self.weights_path(), map_location=device, weights_only=True)
 
-        state = torch.load(self.best_weights, map_location=device, weights_only=True)
-        return model_from_state(config_from_json(self.config["train"]), state).to(device).eval()
+    def load_model(self, device: str = "cpu"):
+        """Rebuild the model and load the best weights (``torch.load(weights_only=True)``)."""
+        return model_from_state(self.train_config, self.load_state(device)).to(device).eval()
+
+    def export_half(self) -> Path:
+        """Write ``best_fp16.pt``: the best weights with floating tensors in half precision,
+        atomically. Returns its path."""
+        import torch
+
+        state = torch.load(self.best_weights, map_location="cpu", weights_only=True)
+        half = {k: v.half() if torch.is_floating_point(v) else v for k, v in state.items()}
+        buf = io.BytesIO()
+        torch.save(half, buf)
+        return atomic_write_bytes(self.half_weights, buf.getvalue())
+
+    @property
+    def code(self) -> dict[str, Any] | None:
+        """The code fingerprint the run was trained with (None for runs stored before them)."""
+        return self.config.get("code")
+
+    def stale_reason(self, current: dict[str, Any] | None = None) -> str | None:
+        """Why this run's code differs from the checkout's, or None when it does not."""
+        current = current or code_fingerprint()
+        code = self.code
+        if code is None:
+            return "trained before code fingerprints were recorded"
+        if code.get("digest") == current["digest"]:
+            return None
+        old, new = code.get("files", {}), current["files"]
+        changed = sorted(f for f in set(old) | set(new) if old.get(f) != new.get(f))
+        return "code differs in " + ", ".join(changed)
 
     def __repr__(self) -> str:
         return f"Run({self.path})"
+
+
+def stored_runs(runs_root: str | Path | None = None, prefix: str = "") -> list[Run]:
+    """Every run folder under the store (with a config.json), sorted by id."""
+    root = Path(runs_root or default_runs_root())
+    if not root.is_dir():
+        return []
+    return [Run(p) for p in sorted(root.iterdir())
+            if p.is_dir() and p.name.startswith(prefix) and (p / "config.json").is_file()]
+
+
+def stale_runs(runs: list[Run]) -> list[tuple[Run, str]]:
+    """``(run, reason)`` for each run whose code fingerprint differs from the checkout's."""
+    current = code_fingerprint()
+    out = []
+    for r in runs:
+        reason = r.stale_reason(current)
+        if reason:
+            out.append((r, reason))
+    return out
+
+
+def record(cfg: TrainConfig) -> dict[str, Any]:
+    """The ``"train"``, ``"data"`` and ``"code"`` parts of a run's config.json."""
+    train = asdict(cfg)
+    train["data_root"] = portable_path(cfg.data_root)
+    data: dict[str, Any] = {"root": train["data_root"] or "SynthFace (generated)"}
+    if cfg.data_root:
+        from .data.fingerprint import data_fingerprint
+
+        fp = data_fingerprint(cfg.dataset, Path(cfg.data_root).expanduser())
+        data.update(fingerprint=str(fp), files=fp.files, annotation_files=fp.annotations)
+    return {"id": run_id(cfg), "train": train, "data": data, "code": code_fingerprint()}

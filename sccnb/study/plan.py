@@ -1,9 +1,19 @@
-"""Every run the tables and figures need, trained (or loaded) in one go.
+"""Every run the tables and figures need, trained (or loaded) in one go; and the run store's
+housekeeping.
 
 ``python -m sccnb runs --profile cpu`` collects the variants of Tables 1-3 and 5-8 and Figs. 1
 and 6, removes duplicates (Table 1's model is Table 5's last column, Table 7's k = 3, ...) and
 trains what is missing, several at a time where the profile allows (graph heads first: they take
 longest). The notebooks then only load.
+
+``python -m sccnb runs --profile real300w_cpu`` trains the real-face evidence
+(:data:`sccnb.study.real300w.EVIDENCE`: SCC vs FC, the loss, attention and top-k comparisons,
+3 seeds per arm), most wanted first, with one progress bar and an ETA. It is resumable: finished
+runs are kept and an interrupted one resumes from its last epoch.
+
+``--stale`` lists stored runs whose code fingerprint differs from this checkout's;
+``--rekey`` renames stored run folders whose id changed under the content-based identity (runs
+stored before it), so they are found again.
 """
 
 from __future__ import annotations
@@ -44,12 +54,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="parallel training processes (0 = the profile's default)")
     parser.add_argument("--runs-root", default=None)
     parser.add_argument("--list", action="store_true", help="print the planned run ids only")
+    parser.add_argument("--only", default="", help="real-face profiles: comma-separated "
+                        "comparisons of sccnb.study.real300w.EVIDENCE to train (default all)")
+    parser.add_argument("--stale", action="store_true",
+                        help="list stored runs whose code fingerprint differs from this "
+                        "checkout's (exit 1 if any), then exit")
+    parser.add_argument("--rekey", action="store_true",
+                        help="rename stored run folders whose id differs from the one their "
+                        "config gives now (runs stored before content-based ids), then exit")
+
+
+def _stale(runs_root) -> int:
+    from ..runs import code_fingerprint, stale_runs, stored_runs
+
+    found = stale_runs(stored_runs(runs_root))
+    print(f"code fingerprint of this checkout: {code_fingerprint()['digest']}")
+    for r, reason in found:
+        print(f"{r.id}: {reason}")
+    print(f"{len(found)} stale run(s)" if found else "no stale runs")
+    return 1 if found else 0
+
+
+def _rekey(runs_root) -> int:
+    from ..runs import Run, stored_runs
+
+    moved = 0
+    for r in stored_runs(runs_root):
+        try:
+            new = run_id(r.train_config)
+        except (FileNotFoundError, ValueError, TypeError) as exc:
+            print(f"{r.id}: left as it is ({exc})")
+            continue
+        if new == r.id:
+            continue
+        target = r.path.with_name(new)
+        if target.exists():
+            print(f"{r.id}: left as it is ({new} exists already)")
+            continue
+        r.path.rename(target)
+        cfg = Run(target).config
+        cfg["id"] = new
+        from ..provenance import write_json
+
+        write_json(target / "config.json", cfg)
+        print(f"{r.id} -> {new}")
+        moved += 1
+    print(f"{moved} run(s) renamed")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.stale:
+        return _stale(args.runs_root)
+    if args.rekey:
+        return _rekey(args.runs_root)
     seeds = tuple(int(s) for s in str(args.seeds).replace(" ", "").split(",") if s)
     setup = StudySetup(profile=args.profile, data_root=args.data_root, seeds=seeds,
                        runs_root=args.runs_root, workers=args.workers or None)
+    if args.profile.startswith("real300w"):
+        return _real_faces(setup, args)
     variants, weights = planned_variants(setup)
     if args.list:
         for cfg in variants:
@@ -61,4 +124,23 @@ def run(args: argparse.Namespace) -> int:
     setup.train(dict(enumerate(variants)))
     setup.train(dict(enumerate(v for v in variants if v in weights)), need_weights=True)
     print(f"{len(variants) * len(seeds)} runs ready in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _real_faces(setup: StudySetup, args: argparse.Namespace) -> int:
+    """The real-face evidence: every (config, seed) once, in priority order, resumable."""
+    from ..train import ensure_runs
+    from .common import _WORKERS
+    from .real300w import evidence_configs
+
+    only = tuple(x for x in args.only.split(",") if x)
+    configs = evidence_configs(setup, only)
+    if args.list:
+        for cfg in configs:
+            print(run_id(cfg), f"seed {cfg.seed}")
+        return 0
+    workers = setup.workers or _WORKERS.get(setup.profile, 1)
+    t0 = time.perf_counter()
+    ensure_runs(configs, setup.runs_root, workers=workers, progress=True)
+    print(f"{len(configs)} runs ready in {time.perf_counter() - t0:.0f} s")
     return 0
