@@ -47,6 +47,7 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, title: str,
         d = digits.get(col, 2) if isinstance(digits, dict) else digits
         shown[col] = [fmt(v, d) for v in shown[col]]
     md = [f"# {title}", "", shown.to_markdown(index=False, disable_numparse=True), ""]
+    notes = list(notes) + _store_warnings(provenance)
     if notes:
         md += [f"- {n}" for n in notes] + [""]
     prov = ", ".join(f"{k}: {v}" for k, v in provenance.items() if not isinstance(v, dict))
@@ -56,6 +57,28 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, title: str,
     write_json(json_path, {"title": title, "notes": list(notes), "provenance": provenance,
                            "columns": list(df.columns), "rows": len(df)})
     return {"csv": csv_path, "md": md_path, "json": json_path}
+
+
+def _store_warnings(provenance: dict[str, Any]) -> list[str]:
+    """Notes a reader must see: runs trained with other code than this checkout's (a warning,
+    not a silent retrain) and planned runs that were not in the store."""
+    out = []
+    stale = provenance.get("stale_runs") or {}
+    if stale:
+        reasons = sorted(set(stale.values()))
+        out.append(f"**Warning: rendered from {len(stale)} run(s) trained with other code than "
+                   f"this checkout's** ({'; '.join(reasons)}); `python -m sccnb runs --stale` "
+                   "lists them, `make clean-runs` and a rerun retrains them.")
+    missing = provenance.get("missing_runs") or []
+    if missing:  # "label (seed s)" -> "label (seeds 0, 1)"
+        by_label: dict[str, list[str]] = {}
+        for item in missing:
+            label, _, seed = item.rpartition(" (seed ")
+            by_label.setdefault(label or item, []).append(seed.rstrip(")"))
+        out.append(f"Not yet trained, left out: {len(missing)} run(s) — " + "; ".join(
+            f"{k} (seed{'s' if len(v) > 1 else ''} {', '.join(v)})"
+            for k, v in by_label.items()) + ".")
+    return out
 
 
 def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150) -> Path:

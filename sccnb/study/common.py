@@ -11,14 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..metrics import paired_bootstrap, summarise
+from .. import claims as claim_stats
+from ..config import TrainConfig, portable_path, resolve_config
+from ..metrics import summarise
 from ..provenance import provenance
 from ..report import write_table
-from ..runs import Run
-from ..train import TrainConfig, ensure_runs, resolve_config
+from ..runs import Run, run_id, stale_runs
+from ..train import ensure_runs
 
 __all__ = ["StudySetup", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
-           "claim_rows", "dataset_label", "table_provenance", "pm", "ablation"]
+           "claim_rows", "dataset_label", "table_provenance", "pm", "ablation", "arm_matrix",
+           "converged_label", "CLAIM_NOTES"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
@@ -36,6 +39,9 @@ class StudySetup:
     device: str = "auto"
     workers: int | None = None  # parallel training processes (None = profile default)
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # what to do about runs not in the store: "train" them, or "skip" them (tables then show the
+    # arms whose runs exist and list the missing ones: for rendering committed results only)
+    missing: str = "train"
 
     def config(self, dataset: str = "wflw", **changes: Any) -> TrainConfig:
         """The profile's config for ``dataset`` with ``changes`` (one table variant)."""
@@ -44,9 +50,11 @@ class StudySetup:
             base["data_root"] = self.data_root
         return resolve_config(self.profile, **{**base, **changes})
 
-    def train(self, variants: Mapping[str, TrainConfig], need_weights: bool = False
-              ) -> dict[str, list[Run]]:
-        """Ensure every variant x seed is trained (loading the runs that exist)."""
+    def train(self, variants: Mapping[str, TrainConfig], need_weights: bool = False,
+              seeds: Mapping[str, Sequence[int]] | None = None) -> dict[str, list[Run]]:
+        """Ensure every variant x seed is trained (loading the runs that exist). ``seeds``
+        gives some variants their own seeds (default: the setup's). With ``missing="skip"``
+        nothing trains: variants keep the runs found, and :attr:`missing_runs` lists the rest."""
         workers = self.workers or _WORKERS.get(self.profile, 1)
         if not self.workers and self.profile in ("gpu", "paper", "real300w"):
             import torch
@@ -54,14 +62,34 @@ class StudySetup:
             workers = max(1, torch.cuda.device_count())  # one run per GPU
         labels, configs = [], []
         for label, cfg in variants.items():
-            for seed in self.seeds:
+            for seed in (seeds or {}).get(label, self.seeds):
                 labels.append(label)
                 configs.append(dataclasses.replace(cfg, seed=int(seed)))
-        runs = ensure_runs(configs, self.runs_root, workers=workers, need_weights=need_weights)
         out: dict[str, list[Run]] = {label: [] for label in variants}
+        if self.missing == "skip":
+            root = Path(self.runs_root) if self.runs_root else None
+            from ..runs import default_runs_root
+
+            root = root or default_runs_root()
+            for label, cfg in zip(labels, configs):
+                run = Run(root / run_id(cfg))
+                if run.complete and (run.has_weights or not need_weights):
+                    out[label].append(run)
+                else:
+                    self.missing_runs.append(f"{label} (seed {cfg.seed})")
+            return out
+        if self.missing != "train":
+            raise ValueError(f"missing must be 'train' or 'skip', got {self.missing!r}")
+        runs = ensure_runs(configs, self.runs_root, workers=workers, need_weights=need_weights)
         for label, run in zip(labels, runs):
             out[label].append(run)
         return out
+
+    @property
+    def missing_runs(self) -> list[str]:
+        if not hasattr(self, "_missing"):
+            self._missing: list[str] = []
+        return self._missing
 
 
 def per_image_nme(runs: Sequence[Run], split: str) -> pd.DataFrame:
@@ -105,33 +133,65 @@ def pm(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def arm_matrix(runs: Sequence[Run], split: str, subset: str = "full"
+               ) -> tuple[list[str], np.ndarray]:
+    """(image names, ``(seeds, images)`` NMEs in points) of one arm's runs on a split/subset."""
+    tables = [r.predictions(split) for r in runs]
+    names = list(tables[0]["name"])
+    for r, t in zip(runs, tables):
+        if list(t["name"]) != names:
+            raise ValueError(f"{r.id} was evaluated on other images than {runs[0].id}")
+    if subset != "full":
+        keep = tables[0][subset].astype(bool).to_numpy()
+        tables = [t[keep] for t in tables]
+        names = [n for n, k in zip(names, keep) if k]
+    return names, 100 * np.stack([t["nme"].to_numpy() for t in tables])
+
+
+CLAIM_NOTES = [claim_stats.RULES,
+               "seeds A/B: runs per arm; seed sd: standard deviation of the runs' mean NMEs "
+               "across seeds; MDE: the smallest |Δ| this comparison detects with probability "
+               "0.8 at α = 0.05 (blank below 2 seeds)."]
+
+
 def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequence[Run]],
                paper_nme: Mapping[str, float], split: str, subset: str = "full",
-               seed: int = 0) -> pd.DataFrame:
-    """One row per claimed ordering "``better`` has a lower NME than ``worse``".
+               paper_deltas: Mapping[tuple[str, str], float] | None = None) -> pd.DataFrame:
+    """One row per claimed ordering "``better`` has a lower NME than ``worse``", with the
+    seed-aware interval and verdict of :mod:`sccnb.claims` (its rules: :data:`CLAIM_NOTES`).
 
-    ``paper_delta`` is the paper's NME(better) - NME(worse) in %; ``ours_delta`` ours, with a 95 %
-    paired bootstrap interval over test images (NMEs averaged over seeds first). The verdict:
-    "agrees" when the whole interval is below 0, "disagrees" when it is above 0, otherwise
-    "inconclusive".
+    ``paper_delta`` is the paper's NME(better) − NME(worse) in points (from ``paper_nme``, or
+    ``paper_deltas`` for claims whose effect the paper states directly). Claims whose arms have
+    no runs (``missing="skip"``) are left out.
     """
     rows = []
     for better, worse, text in claims:
-        a, b = per_image_nme(runs[better], split), per_image_nme(runs[worse], split)
-        if list(a["name"]) != list(b["name"]):
+        if not runs.get(better) or not runs.get(worse):
+            continue
+        na, a = arm_matrix(runs[better], split, subset)
+        nb, b = arm_matrix(runs[worse], split, subset)
+        if na != nb:
             raise ValueError(f"{better} and {worse} were evaluated on different images")
-        if subset != "full":
-            keep = a[subset].astype(bool).to_numpy()
-            a, b = a[keep], b[keep]
-        boot = paired_bootstrap(a["nme"].to_numpy(), b["nme"].to_numpy(), seed=seed)
-        lo, hi = 100 * boot["ci_low"], 100 * boot["ci_high"]
-        verdict = "agrees" if hi < 0 else ("disagrees" if lo > 0 else "inconclusive")
         p = (paper_nme.get(better), paper_nme.get(worse))
+        paper_delta = (paper_deltas or {}).get((better, worse),
+                                                None if None in p else p[0] - p[1])
+        r = claim_stats.compare_arms(a, b, paper_delta)
         rows.append({"claim": text, "better": better, "worse": worse,
-                     "paper_delta": None if None in p else p[0] - p[1],
-                     "ours_delta": 100 * boot["diff"], "ci95_low": lo, "ci95_high": hi,
-                     "p_better": boot["p_a_better"], "verdict": verdict})
-    return pd.DataFrame(rows)
+                     "paper_delta": paper_delta, "ours_delta": r.delta,
+                     "ci95_low": r.ci_low, "ci95_high": r.ci_high,
+                     "seeds": f"{r.seeds_a}/{r.seeds_b}", "seed_sd_better": r.seed_sd_a,
+                     "seed_sd_worse": r.seed_sd_b, "mde": r.mde, "verdict": r.verdict})
+    return pd.DataFrame(rows, columns=["claim", "better", "worse", "paper_delta", "ours_delta",
+                                       "ci95_low", "ci95_high", "seeds", "seed_sd_better",
+                                       "seed_sd_worse", "mde", "verdict"])
+
+
+def converged_label(runs: Sequence[Run]) -> str:
+    """``"converged/all"`` runs of an arm by :func:`sccnb.evaluate.convergence`."""
+    from ..evaluate import convergence
+
+    flags = [convergence(r.history)["converged"] for r in runs]
+    return f"{sum(bool(f) for f in flags)}/{len(flags)}"
 
 
 def dataset_label(setup: StudySetup, dataset: str) -> str:
@@ -139,22 +199,26 @@ def dataset_label(setup: StudySetup, dataset: str) -> str:
     root = setup.config(dataset).data_root
     if not root:
         return f"SynthFace ({dataset} layout) — not the paper's benchmark"
-    return f"{dataset} from {root}"
+    return f"{dataset} from {portable_path(root)}"
 
 
-def table_provenance(setup: StudySetup, runs: Mapping[str, Sequence[Run]], **extra: Any
-                     ) -> dict[str, Any]:
+def table_provenance(setup: StudySetup, runs: Mapping[str, Sequence[Run]],
+                     missing: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
     """Provenance of a table: the table-making commit and device plus, from the runs, the
     commits and devices that trained them, the epochs, input size, backbone, seeds."""
-    configs = [r.config for rs in runs.values() for r in rs]
+    all_runs = [r for rs in runs.values() for r in rs]
+    configs = [r.config for r in all_runs]
     trains = [c["train"] for c in configs]
     first = trains[0]
+    stale = stale_runs(all_runs)
     return provenance(
         setup.device if setup.device != "auto" else None,
         profile=setup.profile,
-        data=first["data_root"] or (f"SynthFace train={first['synth_train']} "
-                                    f"test={first['synth_test']} size={first['synth_size']} "
-                                    f"seed={first['synth_seed']}"),
+        data=portable_path(first["data_root"]) or (
+            f"SynthFace train={first['synth_train']} test={first['synth_test']} "
+            f"size={first['synth_size']} seed={first['synth_seed']}"),
+        data_fingerprints=sorted({c["data"]["fingerprint"] for c in configs
+                                  if c.get("data", {}).get("fingerprint")}),
         epochs=sorted({t["epochs"] for t in trains}),
         input_size=first["input_size"],
         backbone=f"ResNet{first['depth']} width {first['width']}",
@@ -162,6 +226,8 @@ def table_provenance(setup: StudySetup, runs: Mapping[str, Sequence[Run]], **ext
         run_commits=sorted({c["provenance"]["commit"] for c in configs}),
         run_devices=sorted({c["provenance"]["device"] for c in configs}),
         runs=sorted({r.id for rs in runs.values() for r in rs}),
+        stale_runs={r.id: reason for r, reason in stale},
+        missing_runs=list(missing),
         **extra,
     )
 
@@ -169,48 +235,59 @@ def table_provenance(setup: StudySetup, runs: Mapping[str, Sequence[Run]], **ext
 def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
              columns: Mapping[str, tuple[str, dict, float | None]],
              claims: Sequence[tuple[str, str, str]], dataset: str = "wflw",
-             split: str | None = None, notes: Sequence[str] = (), need_weights: bool = False
+             split: str | None = None, notes: Sequence[str] = (), need_weights: bool = False,
+             seeds: Mapping[str, Sequence[int]] | None = None,
+             paper_deltas: Mapping[tuple[str, str], float] | None = None,
              ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[Run]]]:
     """The shared shape of Tables 5-8: one row per variant (paper NME beside ours), a mean-shape
-    row, and a second table checking the paper's claimed orderings.
+    row, and a second table checking the paper's claimed orderings with seed-aware intervals.
 
     ``columns``: label -> (description, config changes, the paper's NME % or None).
-    Writes ``<name>`` and ``<name>_claims``; returns both frames and the runs. ``split``
-    defaults to the dataset's first test split. The title gets the data's label appended
-    (SynthFace is flagged as not the paper's benchmark).
+    ``seeds``: per-variant seeds where they differ from the setup's. Writes ``<name>`` and
+    ``<name>_claims``; returns both frames and the runs. ``split`` defaults to the dataset's
+    first test split. The title gets the data's label appended (SynthFace is flagged as not the
+    paper's benchmark). Variants without runs (``missing="skip"``) are left out and listed.
     """
     from ..data.datasets import test_splits
 
     split = split or test_splits(dataset)[0]
+    before = len(setup.missing_runs)
     runs = setup.train({label: setup.config(dataset, **changes)
-                        for label, (_, changes, _) in columns.items()}, need_weights)
+                        for label, (_, changes, _) in columns.items()}, need_weights, seeds)
+    missing = setup.missing_runs[before:]
     rows = []
     for label, (desc, _, paper_nme) in columns.items():
+        if not runs[label]:
+            continue
         nme_m, nme_s = seed_mean(runs[label], split)
         fr_m, _ = seed_mean(runs[label], split, metric="fr")
         rows.append({"variant": label, "description": desc, "NME_paper": paper_nme,
                      "NME_ours": nme_m, "NME_ours_std": nme_s, "FR_ours": fr_m,
-                     "seeds": len(runs[label])})
-    any_run = next(iter(runs.values()))[0]
+                     "seeds": len(runs[label]), "converged": converged_label(runs[label])})
+    found = {k: v for k, v in runs.items() if v}
+    if not found:
+        raise RuntimeError(f"{name}: no runs in the store for any variant "
+                           f"(missing: {setup.missing_runs})")
+    any_run = next(iter(found.values()))[0]
     base = any_run.metrics["splits"][split]["mean_shape_baseline"]["full"]
     rows.append({"variant": "mean-shape", "description": "mean training shape (no learning)",
                  "NME_paper": None, "NME_ours": 100 * base["nme"],
-                 "NME_ours_std": float("nan"), "FR_ours": 100 * base["fr"], "seeds": 0})
+                 "NME_ours_std": float("nan"), "FR_ours": 100 * base["fr"], "seeds": 0,
+                 "converged": "—"})
     df = pd.DataFrame(rows)
     paper_nme = {label: col[2] for label, col in columns.items()}
-    claim_df = claim_rows(claims, runs, paper_nme, split)
-    prov = table_provenance(setup, runs, table=name, dataset=dataset)
+    claim_df = claim_rows(claims, runs, paper_nme, split, paper_deltas=paper_deltas)
+    prov = table_provenance(setup, found, missing, table=name, dataset=dataset)
     title = f"{title} — {dataset_label(setup, dataset)}"
     all_notes = [f"Data: {dataset_label(setup, dataset)}; split '{split}'.",
                  f"Ours: profile '{setup.profile}' ({prov['backbone']}, {prov['input_size']}², "
                  f"epochs {prov['epochs']}, seeds {prov['seeds']}); NME_ours is the mean over "
-                 "seeds, NME_ours_std their standard deviation (blank for one seed).",
+                 "seeds, NME_ours_std their standard deviation (blank for one seed); converged: "
+                 "runs meeting sccnb.evaluate.convergence's criterion / all runs.",
                  *notes]
     write_table(df, out_dir, name, title=title, provenance=prov, notes=all_notes)
     write_table(claim_df, out_dir, f"{name}_claims",
                 title=f"{title.split(' — ')[0]} — the paper's orderings checked on our runs "
-                "(Δ NME in %, paired bootstrap 95 % CI over test images)",
-                provenance=prov,
-                notes=["A claim 'A beats B' agrees when the CI of NME(A) − NME(B) lies below "
-                       "0, disagrees when it lies above 0, and is inconclusive otherwise."])
+                "(Δ NME in points, seed-aware 95 % interval)",
+                provenance=prov, notes=CLAIM_NOTES)
     return df, claim_df, runs

@@ -137,21 +137,43 @@ def _plot_fig1(df, shown, target, layout, fractions, out_dir, setup, dataset) ->
     plt.close(fig)
 
 
+def _maps_path(run, examples: int) -> Path:
+    return run.path / f"fig6_attention_F3_first{examples}.npy"
+
+
+def _attention_maps(run, test, examples: int) -> np.ndarray:
+    """Channel-wise max of the attended F3 maps of a run on the first ``examples`` test faces,
+    ``(examples, H3, W3)``; computed once from the run's weights and kept with the run (a few
+    KB, committed), so the figure re-renders without the weights."""
+    from ..provenance import atomic_write_bytes
+
+    path = _maps_path(run, examples)
+    if path.is_file():
+        return np.load(path)
+    model = run.load_model("cpu")
+    with torch.no_grad():
+        _, inter = model(to_input(test.images[:examples]), return_intermediates=True)
+    maps = inter["attended"]["F3"].amax(dim=1).numpy().astype(np.float32)
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, maps)
+    atomic_write_bytes(path, buf.getvalue())
+    return maps
+
+
 def fig6(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw", examples: int = 4
          ) -> Path:
     """Channel-wise max of the attended F3 maps, self- vs semantic-guided attention (Table 6's
     two L1 runs), on a few test faces."""
-    runs = setup.train({label: setup.config(dataset, **changes)
-                        for label, changes in FIG6_MODELS.items()}, need_weights=True)
+    variants = {label: setup.config(dataset, **changes)
+                for label, changes in FIG6_MODELS.items()}
+    runs = setup.train(variants)
+    if not all(_maps_path(rs[0], examples).is_file() for rs in runs.values()):
+        runs = setup.train(variants, need_weights=True)  # maps not cached yet: need weights
     cfg = config_from_json(runs["semantic-guided"][0].config["train"])
     test = prepare_data(cfg, splits=("test",)).tests["test"]
-    x = to_input(test.images[:examples])
-    maps = {}
-    for label, rs in runs.items():
-        model = rs[0].load_model("cpu")
-        with torch.no_grad():
-            _, inter = model(x, return_intermediates=True)
-        maps[label] = inter["attended"]["F3"].amax(dim=1).numpy()  # (B, H3, W3)
+    maps = {label: _attention_maps(rs[0], test, examples) for label, rs in runs.items()}
     fig, axes = plt.subplots(examples, 3, figsize=(6.6, 2.2 * examples), squeeze=False)
     for i in range(examples):
         axes[i, 0].imshow(test.images[i].permute(1, 2, 0).numpy())
