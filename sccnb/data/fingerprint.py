@@ -40,46 +40,71 @@ class DataFingerprint:
         return f"{self.dataset}:{self.digest}"
 
 
-def _walk(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    if not folder.is_dir():
-        return out
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        out += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+def _walk(folder: Path, base: Path, keep) -> list[tuple[str, str, int, int]]:
+    """``(path relative to base, absolute path, size, mtime_ns)`` of the files under ``folder``
+    whose name ``keep`` accepts, sorted by relative path (strings and ``os.scandir``: a WFLW-size
+    folder of 10,000 images costs tens of milliseconds, where pathlib costs seconds)."""
+    out: list[tuple[str, str, int, int]] = []
+    prefix = os.path.relpath(folder, base)
+    prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+    stack = [(str(folder), prefix)]
+    while stack:
+        path, rel = stack.pop()
+        try:
+            entries = list(os.scandir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            if e.is_dir():
+                stack.append((e.path, rel + e.name + "/"))
+            elif keep(e.name):
+                st = e.stat()
+                out.append((rel + e.name, e.path, st.st_size, st.st_mtime_ns))
+    out.sort()
     return out
 
 
-def dataset_files(dataset: str, root: str | Path) -> tuple[Path, list[Path], list[Path]]:
-    """(the dataset's own folder, annotation files hashed by content, images listed by size).
+def _ext(*exts: str):
+    exts = tuple(x.lower() for x in exts)
+    return lambda name: name.lower().endswith(exts)
+
+
+_IMAGE = _ext(*_IMAGE_EXT)
+
+
+def dataset_files(dataset: str, root: str | Path):
+    """(the dataset's own folder, annotation files hashed by content, images listed by size),
+    each file as ``(path relative to the folder, absolute path, size, mtime_ns)``.
 
     Only the named dataset's folder counts: adding COFW beside WFLW leaves a WFLW run's id alone.
     """
     root = Path(root)
     if dataset == "wflw":
         base = root / "WFLW"
-        notes = [p for p in _walk(base / "WFLW_annotations") if p.suffix == ".txt"]
-        images = [p for p in _walk(base / "WFLW_images") if p.suffix.lower() in _IMAGE_EXT]
+        notes = _walk(base / "WFLW_annotations", base, _ext(".txt"))
+        images = _walk(base / "WFLW_images", base, _IMAGE)
     elif dataset in ("300w", "real300w"):
         base = root / "300W" if dataset == "300w" else root
-        files = _walk(base)
-        notes = [p for p in files if p.suffix == ".pts"]
-        images = [p for p in files if p.suffix.lower() in _IMAGE_EXT]
+        notes = _walk(base, base, _ext(".pts"))
+        images = _walk(base, base, _IMAGE)
     elif dataset == "cofw":
         base = root / "COFW"
-        notes = [p for p in _walk(base) if p.suffix == ".mat"]  # images live inside the .mat
+        notes = _walk(base, base, _ext(".mat"))  # the images live inside the .mat files
         images = []
     elif dataset == "cofw68":
         base = root
-        notes = [p for p in _walk(root / "COFW68") if p.suffix == ".mat"]
-        notes += [p for p in [root / "COFW" / "COFW_test_color.mat"] if p.is_file()]
+        notes = _walk(root / "COFW68", base, _ext(".mat"))
+        notes += [f for f in _walk(root / "COFW", base, _ext(".mat"))
+                  if f[0] == "COFW/COFW_test_color.mat"]
         images = []
     else:
         raise ValueError(f"no fingerprint rule for dataset {dataset!r}")
     return base, notes, images
 
 
-def _file_digest(path: Path) -> bytes:
+def _file_digest(path: str) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -99,20 +124,18 @@ def data_fingerprint(dataset: str, root: str | Path) -> DataFingerprint:
     if not notes:
         raise FileNotFoundError(f"{dataset}: no annotation files under {base} (see README, "
                                 "'Real datasets', for the expected layout)")
-    stats = [(p, p.stat()) for p in (*notes, *images)]
-    key = (dataset, str(Path(root).resolve()),
-           tuple((str(p), s.st_size, s.st_mtime_ns) for p, s in stats))
+    key = (dataset, str(Path(root).resolve()), tuple(notes), tuple(images))
     if key in _CACHE:
         return _CACHE[key]
     h = hashlib.blake2b(digest_size=16)
     h.update(f"sccnb-data-v1:{dataset}\n".encode())
-    note_set = set(notes)
-    for p, s in sorted(stats, key=lambda ps: ps[0].relative_to(base).as_posix()):
-        rel = p.relative_to(base).as_posix()
-        if p in note_set:
-            h.update(f"A {rel}\n".encode() + _file_digest(p) + b"\n")
+    tagged = sorted([(rel, "A", path, size) for rel, path, size, _ in notes]
+                    + [(rel, "I", path, size) for rel, path, size, _ in images])
+    for rel, kind, path, size in tagged:  # one sequence, by relative path
+        if kind == "A":
+            h.update(f"A {rel}\n".encode() + _file_digest(path) + b"\n")
         else:
-            h.update(f"I {rel} {s.st_size}\n".encode())
-    fp = DataFingerprint(dataset, h.hexdigest(), len(stats), len(notes))
+            h.update(f"I {rel} {size}\n".encode())
+    fp = DataFingerprint(dataset, h.hexdigest(), len(notes) + len(images), len(notes))
     _CACHE[key] = fp
     return fp
