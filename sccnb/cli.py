@@ -3,12 +3,18 @@
 Each command lives in the module that does the work; that module provides
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their command
 runs, so ``--help`` is quick.
+
+Errors: an expected one (bad data, a bad config value, a bad checkpoint, a missing file, no
+CUDA: :mod:`sccnb.errors`) is printed as one line on stderr, ``error: ...``, with a non-zero
+exit status (2 for a bad config value, 130 for Ctrl-C, else 1); an unexpected one keeps its
+traceback. ``--debug`` (anywhere on the line, or ``SCCNB_DEBUG=1``) shows the traceback always.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # command -> (module, one-line help)
@@ -29,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sccnb",
         description="sccnb: a reproducibility study of the SCC face-alignment paper (ECCV 2020).")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of every error (also SCCNB_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
@@ -37,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("SCCNB_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        return _main(argv)
+    except (Exception, KeyboardInterrupt) as err:
+        from .errors import one_line
+
+        known = one_line(err, argv[0] if argv else "")
+        if debug or known is None:
+            raise
+        message, status = known
+        prog = f"python -m sccnb {argv[0]}" if argv else "python -m sccnb"
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return status
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
