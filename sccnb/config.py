@@ -13,22 +13,46 @@ Profiles (``PROFILES``):
 * ``real300w`` -- the paper's recipe on the 1,207 real 300-W faces of ``shared/data/300w_mini``.
 * ``real300w_cpu`` -- the same faces on 2 CPU cores with the ``cpu`` profile's small network.
 
-This module depends on nothing else of the package but the dataset table and the layouts, so the
-run store (:mod:`sccnb.runs`), evaluation and training can all build on it.
+Every config is validated when it is made (:meth:`TrainConfig.validate`: types, ranges and
+allowed values, each error a :class:`~sccnb.errors.ConfigError` naming the key), so a bad
+``--set`` fails before any data is read or any run folder is made.
+
+This module depends on nothing else of the package but the dataset table, the layouts and the
+error types, so the run store (:mod:`sccnb.runs`), evaluation and training can all build on it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from math import isfinite
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .data.datasets import DATASETS, REAL300W_DEFAULT
+from .errors import ConfigError
 from .layouts import get_layout
 from .provenance import REPO_ROOT
 
-__all__ = ["TrainConfig", "PROFILES", "resolve_config", "config_from_json", "portable_path",
-           "resolve_path"]
+__all__ = ["TrainConfig", "PROFILES", "CHOICES", "resolve_config", "config_from_json",
+           "portable_path", "resolve_path"]
+
+# The values the string fields allow: what the model (sccnb.model: HEADS, FEATURE_SETS,
+# ATTENTION_MODES), the losses, the optimiser and the augmentation presets accept. Listed here so
+# that a config is checked without importing torch; a test checks them against those modules.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": tuple(d for d in DATASETS if d != "cofw68"),  # COFW-68 is a test set only
+    "head": ("scc", "fc"),
+    "features": ("F5", "F4F5", "F3F4F5", "F2F3F4F5"),
+    "attention": ("semantic", "self", "none"),
+    "loss": ("l1", "wing", "softwing"),
+    "optimizer": ("sgd", "adamw"),
+    "augment": ("paper", "light", "none"),
+    "amp": ("auto", "bf16", "off"),
+    "channels_last": ("auto", "true", "false"),
+}
+DEPTHS = (18, 34)  # the ResNets sccnb.model.backbone builds
+_DEVICE_NAME = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 
 @dataclass(frozen=True)
@@ -89,6 +113,69 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0 = torch's default)
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise a :class:`~sccnb.errors.ConfigError` naming the first key whose value has the
+        wrong type, is out of range or is not one of the allowed values."""
+        import re
+
+        for f in fields(self):
+            _check_type(f.name, str(f.type), getattr(self, f.name))
+        for key, allowed in CHOICES.items():
+            if getattr(self, key) not in allowed:
+                raise _bad(key, getattr(self, key), f"allowed: {', '.join(allowed)}")
+        if not re.match(r"^[A-Za-z0-9_.-]+$", self.profile):
+            raise _bad("profile", self.profile, "a profile name is letters, digits, _ . -")
+        if self.dataset == "real300w" and not self.data_root:
+            raise _bad("data_root", self.data_root, "the real300w dataset needs the 300w_mini "
+                       "folder (resolve_config sets it)")
+        n = self.num_landmarks
+        if not 1 <= self.k <= n - 1:
+            raise _bad("k", self.k, f"must be between 1 and {n - 1} for the {n} points of "
+                       f"{self.dataset} (k = {n - 1} is the dense graph)")
+        if self.depth not in DEPTHS:
+            raise _bad("depth", self.depth, f"supported ResNet depths: {DEPTHS}")
+        if self.width < 8 or self.width % 8:
+            raise _bad("width", self.width, "must be a multiple of 8 (>= 8)")
+        if self.input_size < 32 or self.input_size % 32:
+            raise _bad("input_size", self.input_size, "must be a multiple of 32 (>= 32)")
+        if self.loss_epsilon is not None:
+            if self.loss == "l1":
+                raise _bad("loss_epsilon", self.loss_epsilon, "the l1 loss takes none (set "
+                           "loss_epsilon=none)")
+            _positive("loss_epsilon", self.loss_epsilon)
+        for key in ("epochs", "batch_size", "eval_every", "pdb_bins", "synth_train",
+                    "synth_test"):
+            if getattr(self, key) < 1:
+                raise _bad(key, getattr(self, key), "must be at least 1")
+        for key in ("max_train", "seed", "synth_seed", "threads"):
+            if getattr(self, key) < 0:
+                raise _bad(key, getattr(self, key), "must be 0 or more")
+        if self.synth_size < 32:
+            raise _bad("synth_size", self.synth_size, "must be at least 32 (pixels)")
+        _positive("lr", self.lr)
+        _positive("crop_scale", self.crop_scale)
+        _positive("lr_gamma", self.lr_gamma)
+        if self.lr_gamma > 1:
+            raise _bad("lr_gamma", self.lr_gamma, "the learning rate is multiplied by it at each "
+                       "milestone: must be in (0, 1]")
+        for key in ("weight_decay", "warmup_epochs"):
+            if not (isfinite(getattr(self, key)) and getattr(self, key) >= 0):
+                raise _bad(key, getattr(self, key), "must be a finite number >= 0")
+        if not (0 <= self.momentum < 1):
+            raise _bad("momentum", self.momentum, "must be in [0, 1)")
+        if not (0 <= self.val_fraction < 1):
+            raise _bad("val_fraction", self.val_fraction, "must be in [0, 1) (0 = no model "
+                       "selection: the last epoch's weights are kept)")
+        ms = self.lr_milestones
+        if any(m < 1 for m in ms) or list(ms) != sorted(set(ms)):
+            raise _bad("lr_milestones", ms, "epochs (>= 1) in increasing order, e.g. "
+                       "lr_milestones=40,52")
+        if not re.match(_DEVICE_NAME, self.device):
+            raise _bad("device", self.device, "use auto, cpu, cuda or cuda:N")
+
     @property
     def num_landmarks(self) -> int:
         return get_layout(DATASETS[self.dataset].layout).num_points
@@ -130,12 +217,45 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+def _bad(key: str, value: Any, problem: str) -> ConfigError:
+    return ConfigError(f"config key {key}={value!r}: {problem}")
+
+
+def _positive(key: str, value: float) -> None:
+    if not (isfinite(value) and value > 0):
+        raise _bad(key, value, "must be a finite number > 0")
+
+
+def _check_type(key: str, ftype: str, value: Any) -> None:
+    """The value's type against the field's annotation (a bool is not an int here)."""
+    if value is None:
+        if "None" not in ftype:
+            raise _bad(key, value, "must not be empty")
+        return
+    if ftype.startswith("bool"):
+        ok = isinstance(value, bool)
+    elif ftype.startswith("int"):
+        ok = isinstance(value, Integral) and not isinstance(value, bool)
+    elif ftype.startswith("float"):
+        ok = isinstance(value, Real) and not isinstance(value, bool)
+    elif ftype.startswith("tuple"):
+        ok = isinstance(value, tuple) and all(
+            isinstance(v, Integral) and not isinstance(v, bool) for v in value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        kind = ftype.split("[")[0].split(" ")[0]
+        raise _bad(key, value, {"int": "expected an integer", "float": "expected a number",
+                                "bool": "expected true or false", "str": "expected a string",
+                                "tuple": "expected integers, e.g. 40,52"}.get(kind, kind))
+
+
 def _coerce(name: str, value: Any) -> Any:
-    """Convert a ``--set key=value`` string to the field's type."""
+    """Convert a ``--set key=value`` string to the field's type (errors name the key)."""
     ftype = {f.name: f.type for f in fields(TrainConfig)}.get(name)
     if ftype is None:
-        raise ValueError(f"unknown config key {name!r}; known: "
-                         f"{sorted(f.name for f in fields(TrainConfig))}")
+        raise ConfigError(f"unknown config key {name!r}; known: "
+                          f"{', '.join(sorted(f.name for f in fields(TrainConfig)))}")
     if not isinstance(value, str):
         return tuple(value) if isinstance(value, list) else value
     t = str(ftype)
@@ -143,14 +263,18 @@ def _coerce(name: str, value: Any) -> Any:
         return None
     if t.startswith("bool"):
         if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"{name} expects true/false, got {value!r}")
+            raise _bad(name, value, f"{name} expects true/false")
         return value.lower() in ("true", "1", "yes")
-    if t.startswith("int"):
-        return int(value)
-    if t.startswith("float"):
-        return float(value)
-    if t.startswith("tuple"):
-        return tuple(int(v) for v in value.replace(",", " ").split())
+    try:
+        if t.startswith("int"):
+            return int(value)
+        if t.startswith("float"):
+            return float(value)
+        if t.startswith("tuple"):
+            return tuple(int(v) for v in value.replace(",", " ").split())
+    except ValueError:
+        kind = {"int": "an integer", "flo": "a number", "tup": "integers, e.g. 40,52"}[t[:3]]
+        raise _bad(name, value, f"expected {kind}") from None
     return value
 
 
@@ -161,7 +285,8 @@ def config_from_json(d: dict[str, Any]) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(d) - known)
     if unknown:
-        raise ValueError(f"config has fields this version of sccnb does not know: {unknown}")
+        raise ConfigError(f"config has fields this version of sccnb does not know: {unknown}; "
+                          "it was written by a newer sccnb")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
     if values.get("data_root"):
         values["data_root"] = resolve_path(values["data_root"])
@@ -171,17 +296,18 @@ def config_from_json(d: dict[str, Any]) -> TrainConfig:
 def resolve_config(profile: str = "paper", **overrides: Any) -> TrainConfig:
     """The profile's settings, then ``overrides`` (values may be strings, as from the CLI)."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; supported: {sorted(PROFILES)}")
+        raise ConfigError(f"unknown profile {profile!r}; supported: {', '.join(PROFILES)}")
     settings = {**PROFILES[profile], "profile": profile}
     for key, value in overrides.items():
         settings[key] = _coerce(key, value)
     if settings.get("dataset", "wflw") == "real300w":
         settings.setdefault("data_root", str(REAL300W_DEFAULT))
-    cfg = TrainConfig(**settings)
-    if cfg.dataset not in DATASETS or cfg.dataset == "cofw68":
-        raise ValueError(f"cannot train on {cfg.dataset!r}; train on one of "
-                         f"{sorted(set(DATASETS) - {'cofw68'})}")
-    return cfg
+    if settings.get("dataset") not in CHOICES["dataset"] and "dataset" in settings:
+        raise ConfigError(f"config key dataset={settings['dataset']!r}: cannot train on it; "
+                          f"train on one of {', '.join(CHOICES['dataset'])}"
+                          + (" (COFW-68 is a test set: `eval RUN --test-dataset cofw68` on a "
+                             "300w run)" if settings["dataset"] == "cofw68" else ""))
+    return TrainConfig(**settings)
 
 
 def portable_path(path: str | Path) -> str:
