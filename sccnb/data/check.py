@@ -5,9 +5,11 @@ It reads every split with the project's readers in ``on_error="skip"`` mode, so 
 record is listed (file and 1-based line), not only the first; then decodes every image once
 (a progress bar on stderr) and reports, per split: the number of faces (and per folder or test
 subset), the point count, the coordinate range, the share of points outside the image and the
-number of boxes that leave it partly. Output is human-readable, or JSON with ``--json``; the
-exit status is 0 when no problem was found and 1 otherwise. Facts that are not problems (a
-300-W folder absent from a partial copy, annotation-only data) are printed as notes.
+number of boxes that leave it partly. A point far outside its image (by more than half the
+image's longer side: a wrong coordinate, not a face cut by the border), an empty split and a
+file its library cannot open are problems too. Output is human-readable, or JSON with
+``--json``; the exit status is 0 when no problem was found and 1 otherwise. Facts that are not
+problems (a 300-W folder absent from a partial copy, annotation-only data) are printed as notes.
 
 FORMAT and PATH:
 
@@ -42,7 +44,7 @@ from .w300 import W300_FOLDERS, read_300w, read_300w_csv
 from .wflw import WFLW_SUBSETS, read_wflw, read_wflw_subset_list, wflw_list_path
 
 __all__ = ["FORMATS", "Problem", "SplitStats", "CheckReport", "check_dataset",
-           "format_report", "add_arguments", "run"]
+           "format_report", "probe_files", "add_arguments", "run"]
 
 FORMATS = ("wflw", "300w", "300w-csv", "cofw", "cofw68")
 
@@ -113,6 +115,11 @@ def _read(report: CheckReport, reader: Callable[..., ReadResult], *args, **kwarg
             result = reader(*args, on_error="skip", **kwargs)
     except DataFormatError as err:
         report.problems.append(Problem.from_error(err))
+        return ReadResult()
+    except Exception as err:  # noqa: BLE001 -- a file the reader's library cannot open at all
+        report.problems.append(Problem(str(args[0]), None, f"cannot read the file "
+                                       f"({type(err).__name__}: {err}); it is truncated or not "
+                                       "in the expected format"))
         return ReadResult()
     report.problems.extend(Problem.from_error(e) for e in result.skipped)
     report.notes.extend(result.notes)
@@ -223,7 +230,7 @@ def _cofw_splits_in(mat: Path, report: CheckReport) -> list[str]:
                 keys = set(f.keys())
         else:
             keys = {name for name, _, _ in whosmat(mat)}
-    except (OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 -- h5py and scipy fail in many ways on a bad file
         report.problems.append(Problem(str(mat), None, f"not a readable .mat file: {err}"))
         return []
     splits = [s for s, (im, phis, _) in COFW_KEYS.items() if im in keys or phis in keys]
@@ -330,6 +337,51 @@ def _split_stats(name: str, records: list[FaceRecord], groups: dict[str, int],
     return stats
 
 
+FAR_OUTSIDE = 0.5  # a point farther outside its image than this share of the image's longer
+#                   side is a typo (faces cut by the border put points only a little outside)
+
+
+def _far_points(records: list[FaceRecord], sizes: dict[str, tuple[int, int]]) -> list[Problem]:
+    """One problem per face with a point far outside its image (:data:`FAR_OUTSIDE`), located
+    at the point's line where the format has one (``.pts``, list files)."""
+    problems = []
+    for record in records:
+        size = _record_size(record, sizes)
+        if size is None:
+            continue
+        w, h = size
+        x, y = record.landmarks[:, 0], record.landmarks[:, 1]
+        beyond = np.maximum.reduce([-0.5 - x, x - (w - 0.5), -0.5 - y, y - (h - 0.5),
+                                    np.zeros_like(x)])
+        far = np.flatnonzero(beyond > FAR_OUTSIDE * max(w, h))
+        if not len(far):
+            continue
+        i = int(far[np.argmax(beyond[far])])
+        file, _, line = record.source.rpartition(":")
+        file, line = (file, int(line)) if line.isdigit() else (record.source, None)
+        if line is None and file.endswith(".pts"):
+            line = _pts_point_line(Path(file), i)
+        others = f" ({len(far) - 1} more such point(s))" if len(far) > 1 else ""
+        problems.append(Problem(file, line, f"point {i + 1} at ({x[i]:.1f}, {y[i]:.1f}) lies far "
+                                f"outside the {w} x {h} image{others}; a wrong coordinate?"))
+    return problems
+
+
+def _pts_point_line(path: Path, index: int) -> int | None:
+    """The 1-based line of the ``index``-th (0-based) point of a ``.pts`` file."""
+    seen = -1
+    try:
+        for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+            parts = raw.split()
+            if len(parts) == 2 and ":" not in raw:
+                seen += 1
+                if seen == index:
+                    return lineno
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
 def check_dataset(fmt: str, path: str | Path, *, images: str | Path | None = None,
                   workers: int | None = None) -> CheckReport:
     """Validate a dataset folder (see the module docstring); never raises on bad data."""
@@ -343,9 +395,38 @@ def check_dataset(fmt: str, path: str | Path, *, images: str | Path | None = Non
     splits = _GATHER[fmt](path, None if images is None else Path(images), report)
     every = [r for _, records, _ in splits for r in records]
     sizes = _image_sizes(every, workers or min(8, os.cpu_count() or 1), report)
+    report.problems.extend(_far_points(every, sizes))
     report.splits = [_split_stats(name, records, groups, sizes)
                      for name, records, groups in splits]
+    for stats in report.splits:
+        if stats.faces == 0:  # an empty list or folder is not a dataset, even when readable
+            report.problems.append(Problem(str(path), None, f"split {stats.name} has no faces"))
     return report
+
+
+def probe_files(dataset: str, root: str | Path) -> None:
+    """Open the header of every ``.mat`` a run of ``dataset`` under ``root`` reads (COFW,
+    COFW-68), before training: a file its library cannot open (truncated, not a MATLAB file)
+    is a :class:`~sccnb.errors.DataError` naming it. Headers only, so it costs milliseconds."""
+    import h5py
+    from scipy.io import whosmat
+
+    from ..errors import DataError
+    from .fingerprint import dataset_files
+
+    if dataset not in ("cofw", "cofw68"):
+        return
+    for mat in (p for p in dataset_files(dataset, root)[1] if p.suffix == ".mat"):
+        try:
+            if h5py.is_hdf5(mat):
+                with h5py.File(mat, "r"):
+                    pass
+            else:
+                whosmat(mat)
+        except Exception as err:  # noqa: BLE001 -- h5py and scipy fail in many ways
+            raise DataError(f"{mat}: cannot be opened ({err}); it is truncated or not a MATLAB "
+                            f"file (`python -m sccnb data check {dataset} {mat.parent}` lists "
+                            "every problem)") from None
 
 
 # --- output and CLI --------------------------------------------------------------------------
