@@ -187,17 +187,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .errors import ConfigError, NotFound, resolve_device
+    from .runs import check_checkpoint
+
     path = Path(args.run)
     if not path.is_dir():
         path = Path(args.runs_root or default_runs_root()) / args.run
     if not (path / "config.json").is_file():
-        raise SystemExit(f"no run at {path} (expected config.json there)")
+        raise NotFound(f"no run at {path} (expected config.json there); give a run folder or "
+                       "the id of a run under the run store (--runs-root)")
     r = Run(path)
-    cfg = config_from_json(r.config["train"])
+    cfg = r.train_config
+    dev = resolve_device(args.device)
     if args.device != "auto":
         cfg = dataclasses.replace(cfg, device=args.device)
-    dev = torch.device(args.device if args.device != "auto" else
-                       ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.test_dataset is not None:
+        want, have = DATASETS[cfg.dataset].layout, DATASETS[args.test_dataset].layout
+        if want != have:
+            same = sorted(d for d, spec in DATASETS.items() if spec.layout == want)
+            raise ConfigError(f"--test-dataset {args.test_dataset}: its faces have the {have} "
+                              f"layout, but run {r.id} predicts {cfg.num_landmarks} points "
+                              f"({want}); test it on {', '.join(same)}")
+    check_checkpoint(r.weights_path())  # no weights, or damaged: say so before reading data
+    if cfg.data_root:
+        from .data.check import probe_files
+
+        probe_files(args.test_dataset or cfg.dataset, cfg.data_root)
     metrics = evaluate_run(r, cfg, device=dev, test_dataset=args.test_dataset)
     rows = [{"split": s, **{k: v for k, v in m["summary"]["full"].items()}}
             for s, m in metrics["splits"].items()]

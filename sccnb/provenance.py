@@ -105,13 +105,23 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 @contextlib.contextmanager
-def file_lock(path: str | Path) -> Iterator[None]:
+def file_lock(path: str | Path, *, quiet: bool = False) -> Iterator[None]:
     """Exclusive advisory lock on ``<path>.lock`` (released on exit, even on error): concurrent
-    processes that want the same run or cache folder serialise on it."""
+    processes that want the same run or cache folder serialise on it. When another process
+    holds the lock, a line on stderr says so before waiting (unless ``quiet``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not quiet:
+                import sys
+
+                print(f"waiting for another process that is working on {path} (it holds "
+                      f"{fh.name}); this one goes on when it is done, or stop it with Ctrl-C",
+                      file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -57,11 +57,12 @@ from typing import Any
 import pandas as pd
 
 from .config import TrainConfig, portable_path
+from .errors import CheckpointError, ConfigError, NotFound
 from .provenance import REPO_ROOT, atomic_write_bytes, file_lock
 
 __all__ = ["default_runs_root", "run_id", "identity", "Run", "run_lock", "code_fingerprint",
-           "data_identity", "build_for", "model_from_state", "stored_runs", "stale_runs",
-           "LATER_FIELDS", "CODE_FILES"]
+           "data_identity", "build_for", "model_from_state", "load_weights", "check_checkpoint",
+           "stored_runs", "stale_runs", "LATER_FIELDS", "CODE_FILES"]
 
 run_lock = file_lock  # the lock a run folder's writers share
 
@@ -99,8 +100,8 @@ def data_identity(cfg) -> str:
 
     root = Path(cfg.data_root).expanduser()
     if not root.exists():
-        raise FileNotFoundError(f"data_root {root} does not exist (see README, 'Real datasets', "
-                                "for the expected layout)")
+        raise NotFound(f"data_root {root} does not exist (see README, 'Real datasets', for the "
+                       "expected layout)")
     return str(data_fingerprint(cfg.dataset, root))
 
 
@@ -165,24 +166,101 @@ def build_for(cfg: TrainConfig, shapes=None, mask=None):
                        input_size=cfg.input_size, depth=cfg.depth, width=cfg.width)
 
 
-def model_from_state(cfg: TrainConfig, state: dict[str, Any]):
+def model_from_state(cfg: TrainConfig, state: dict[str, Any], source: str = "state dict"):
     """Rebuild a model from its config and a state dict (mask and template are in the state);
-    half-precision tensors (the committed weights) come back as float32."""
+    half-precision tensors (the committed weights) come back as float32. Weights of another
+    kind of model (points, head, network size) are a :class:`~sccnb.errors.CheckpointError`
+    that names ``source`` and says how they differ."""
     import torch
 
     state = {k: v.float() if torch.is_floating_point(v) else v for k, v in state.items()}
-    mask = state.get("head.adjacency.mask")
-    model = build_for(cfg, mask=None if mask is None else mask.cpu().numpy())
+    what = (f"{cfg.head} head, {cfg.num_landmarks} points ({cfg.dataset}), ResNet{cfg.depth} of "
+            f"width {cfg.width}, input {cfg.input_size}")
+    template, mask = state.get("template"), state.get("head.adjacency.mask")
+    if template is not None and tuple(template.shape) != (cfg.num_landmarks, 2):
+        raise CheckpointError(f"{source}: weights of a {template.shape[0]}-point model, but the "
+                              f"run's config is {what}; use that run's own weights")
+    if (mask is None) != (cfg.head != "scc"):
+        saved = "an FC-head model (no graph)" if mask is None else "an SCC-head model"
+        raise CheckpointError(f"{source}: weights of {saved}, but the run's config is {what}; "
+                              "use that run's own weights")
+    try:
+        model = build_for(cfg, mask=None if mask is None else mask.cpu().numpy())
+    except ValueError as err:
+        raise CheckpointError(f"{source}: the graph mask does not fit the run's config "
+                              f"({what}): {err}") from None
+    want = model.state_dict()
+    missing = [k for k in want if k not in state]
+    extra = [k for k in state if k not in want]
+    shapes = [k for k in want if k in state and state[k].shape != want[k].shape]
+    if missing or extra or shapes:
+        parts = [f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                 f"{len(extra)} unexpected (e.g. {extra[0]})" if extra else "",
+                 (f"{len(shapes)} of another shape (e.g. {shapes[0]}: "
+                  f"{tuple(state[shapes[0]].shape)} saved, {tuple(want[shapes[0]].shape)} "
+                  "needed)") if shapes else ""]
+        raise CheckpointError(f"{source}: weights that do not fit the run's model ({what}): "
+                              f"tensors {', '.join(p for p in parts if p)}; use that run's own "
+                              "weights")
     model.load_state_dict(state)
     return model
+
+
+def _first_line(err: BaseException, limit: int = 160) -> str:
+    text = (str(err).strip().splitlines() or [""])[0]
+    text = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """Refuse (:class:`~sccnb.errors.CheckpointError`) a weights or checkpoint file that is
+    empty, truncated or not a file ``torch.save`` wrote (a zip archive), without loading it."""
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound(f"{path}: no such weights file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): delete it and train the run again")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            zf.infolist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(f"{path} is truncated or not a PyTorch checkpoint "
+                              f"({_first_line(err)}): delete it and train the run again, or "
+                              "give the right file") from None
+
+
+def load_weights(path: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """The state dict in a weights file (``best.pt``, ``best_fp16.pt``, or the model part of a
+    training ``checkpoint.pt``), loaded with ``weights_only=True``; a missing, truncated or
+    foreign file is a :class:`~sccnb.errors.CheckpointError` naming it."""
+    import torch
+
+    path = Path(path)
+    check_checkpoint(path)
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 -- every way a load fails means a bad file
+        raise CheckpointError(f"{path} cannot be loaded as model weights ({_first_line(err)}): "
+                              "it is damaged or was not written by sccnb; train the run "
+                              "again, or give the right file") from None
+    if isinstance(obj, dict) and "model" in obj and "optimizer" in obj:
+        obj = obj["model"]  # a training checkpoint: its model part
+    if not (isinstance(obj, dict) and obj and all(
+            isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items())):
+        raise CheckpointError(f"{path} does not hold model weights (a state dict of tensors); "
+                              "give a best.pt, best_fp16.pt or checkpoint.pt of a run")
+    return obj
 
 
 # --- a stored run ----------------------------------------------------------------------------
 class Run:
     """A finished (or partly finished) run on disk."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, weights: str | Path | None = None) -> None:
         self.path = Path(path)
+        self.weights = None if weights is None else Path(weights)  # None: the run's best
 
     @property
     def id(self) -> str:
@@ -194,13 +272,30 @@ class Run:
 
     @property
     def config(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+        path = self.path / "config.json"
+        if not path.is_file():
+            raise NotFound(f"{self.path} is not a run folder (no config.json in it)")
+        try:
+            config = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path} is not valid JSON ({err}); the run record is damaged: "
+                              "delete the run folder and train it again") from None
+        if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
+            raise ConfigError(f"{path} has no \"train\" config; the run record is damaged")
+        return config
 
     @property
     def train_config(self) -> TrainConfig:
         from .config import config_from_json
 
-        return config_from_json(self.config["train"])
+        train = self.config["train"]
+        try:
+            return config_from_json(train)
+        except ConfigError as err:
+            raise ConfigError(f"{self.path / 'config.json'}: {err}") from None
+        except TypeError as err:
+            raise ConfigError(f"{self.path / 'config.json'}: not a config sccnb can read "
+                              f"({err})") from None
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -231,24 +326,36 @@ class Run:
 
     @property
     def has_weights(self) -> bool:
+        if self.weights is not None:
+            return self.weights.is_file()
         return self.best_weights.is_file() or self.half_weights.is_file()
 
     def weights_path(self) -> Path:
-        """``best.pt`` when present (full precision), else the committed ``best_fp16.pt``."""
+        """The weights this Run was given, else ``best.pt`` when present (full precision), else
+        the committed ``best_fp16.pt``."""
+        if self.weights is not None:
+            if not self.weights.is_file():
+                raise NotFound(f"{self.weights}: no such weights file")
+            return self.weights
         for path in (self.best_weights, self.half_weights):
             if path.is_file():
                 return path
-        raise FileNotFoundError(f"{self.path}: no weights (best.pt or best_fp16.pt); train the "
-                                "run again (`python -m sccnb train ...` with its config)")
+        raise NotFound(f"{self.path}: no weights (best.pt or best_fp16.pt); train the run "
+                       "again (`python -m sccnb train ...` with its config)")
 
-    def load_state(self, device: str = "cpu") -> dict[str, Any]:
-        import torch
+    def load_state(self, device: str = "cpu", weights: str | Path | None = None
+                   ) -> dict[str, Any]:
+        """The state dict of ``weights`` (default: :meth:`weights_path`), checked
+        (:func:`load_weights`)."""
+        return load_weights(weights or self.weights_path(), device)
 
-        return torch.load(self.weights_path(), map_location=device, weights_only=True)
-
-    def load_model(self, device: str = "cpu"):
-        """Rebuild the model and load the best weights (``torch.load(weights_only=True)``)."""
-        return model_from_state(self.train_config, self.load_state(device)).to(device).eval()
+    def load_model(self, device: str = "cpu", weights: str | Path | None = None):
+        """Rebuild the model and load the best weights, or ``weights`` (another file saved by
+        this run's model), with ``torch.load(weights_only=True)``; a truncated or foreign file
+        is a :class:`~sccnb.errors.CheckpointError` naming it."""
+        path = Path(weights) if weights else self.weights_path()
+        state = self.load_state(device, path)
+        return model_from_state(self.train_config, state, source=str(path)).to(device).eval()
 
     def export_half(self) -> Path:
         """Write ``best_fp16.pt``: the best weights with floating tensors in half precision,

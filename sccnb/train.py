@@ -284,7 +284,20 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
         if run.complete:  # records committed, weights not: train again from scratch
             for name in ("checkpoint.pt", "metrics.json"):
                 (run_dir / name).unlink(missing_ok=True)
-        return train(cfg, runs_root)
+        if (run_dir / "checkpoint.pt").exists():  # resuming: refuse a damaged file up front
+            from .runs import check_checkpoint
+
+            check_checkpoint(run_dir / "checkpoint.pt")
+        if cfg.data_root:  # a .mat that cannot even be opened: named before training starts
+            from .data.check import probe_files
+
+            probe_files(cfg.dataset, cfg.data_root)
+        try:
+            return train(cfg, runs_root)
+        except BaseException:
+            if run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()  # failed before writing anything: leave no empty run folder
+            raise
 
 
 def _ensure_worker(args: tuple) -> str:
@@ -353,17 +366,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .errors import ConfigError, Interrupted, resolve_device
+
     overrides = {}
     for item in args.overrides:
         if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         overrides[key.strip()] = value.strip()
     cfg = resolve_config(args.profile, **overrides)
     if args.show_config:
         print(json.dumps({"id": run_id(cfg), **dataclasses.asdict(cfg)}, indent=2, default=str))
         return 0
-    result = ensure_run(cfg, args.runs_root)
+    resolve_device(cfg.device)  # no CUDA: say so before any data is read
+    run_dir = Path(args.runs_root or default_runs_root()) / run_id(cfg)
+    try:
+        result = ensure_run(cfg, args.runs_root)
+    except ValueError as err:  # a split the data cannot give (sccnb.data.prepare)
+        if "cannot carve a validation split" not in str(err):
+            raise
+        raise ConfigError(str(err)) from None
+    except KeyboardInterrupt:
+        done = len(Run(run_dir).history) if (run_dir / "history.csv").is_file() else 0
+        kept = (f"{done} finished epoch(s) are saved in {run_dir / 'checkpoint.pt'}"
+                if done and (run_dir / "checkpoint.pt").is_file() else "no epoch had finished")
+        raise Interrupted(f"interrupted; {kept}. Run the same command again to "
+                          f"{'resume from epoch ' + str(done + 1) if done else 'start over'}"
+                          ) from None
     if _dist_info()[0] != 0:
         return 0
     print(json.dumps({"run": str(result.path), "metrics": result.metrics}, indent=2))
