@@ -158,8 +158,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .errors import ConfigError, resolve_device
     from .provenance import provenance
 
+    try:
+        get_layout(args.layout)
+    except ValueError as err:
+        raise ConfigError(f"--layout: {err}") from None
+    if args.input_size < 32 or args.input_size % 32:
+        raise ConfigError(f"--input-size {args.input_size}: must be a multiple of 32 (>= 32)")
+    if args.repeats < 1 or (args.batch is not None and args.batch < 1):
+        raise ConfigError(f"--repeats {args.repeats} / --batch {args.batch}: must be at least 1")
+    resolve_device(args.device)
     report = efficiency_report(args.layout, args.input_size, args.device, args.repeats,
                                args.batch, timing=not args.no_timing)
     report["provenance"] = provenance(report["config"]["device"])

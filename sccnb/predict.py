@@ -7,13 +7,16 @@ taken as the face: the crop is the image's bounding square (scale 1), which suit
 are already face crops.
 
 A box file is CSV with a header ``image,x_min,y_min,x_max,y_max`` (0-based pixels; ``image`` as
-given on the command line or its file name). The box should be of the kind the model was
-trained on: the face box for WFLW/COFW models, the landmark extent for 300-W models. With
-``--box-from-pts`` the box of each image is the extent of the ``.pts`` annotation beside it --
-300-W's own evaluation protocol, which gives the model the face's location but not its shape.
+given on the command line or its file name), or ``image,x,y,w,h`` (``x_max = x + w``); without a
+header the numbers are corners. A box must overlap its image and be at least
+``MIN_BOX_SIDE`` pixels a side; images are decoded in full (a truncated file is refused). The
+box should be of the kind the model was trained on: the face box for WFLW/COFW models, the
+landmark extent for 300-W models. With ``--box-from-pts`` the box of each image is the extent
+of the ``.pts`` annotation beside it -- 300-W's own evaluation protocol, which gives the model
+the face's location but not its shape.
 
 Outputs under ``--out``: ``landmarks.csv`` (image, point, x, y), ``landmarks.json`` and one
-overlay PNG per image.
+overlay PNG per image (``<name>_landmarks.png``; images of the same name get distinct ones).
 """
 
 from __future__ import annotations
@@ -29,20 +32,40 @@ import torch
 
 from .data.crops import crop_matrix, warp_crop
 from .data.records import DataFormatError
+from .errors import DataError
 from .runs import Run
 
 __all__ = ["load_boxes", "boxes_from_pts", "predict_images", "add_arguments", "run"]
 
 
+MIN_BOX_SIDE = 4.0  # pixels: a smaller "face box" is a mistake, not a face
+# header of a box file (after "image") -> how its four numbers read
+_BOX_HEADERS = {("x_min", "y_min", "x_max", "y_max"): "corners", ("x", "y", "w", "h"): "xywh",
+                ("x", "y", "width", "height"): "xywh"}
+
+
 def load_boxes(path: str | Path) -> dict[str, np.ndarray]:
-    """``image -> (x_min, y_min, x_max, y_max)`` from a CSV box file (errors name the line)."""
+    """``image -> (x_min, y_min, x_max, y_max)`` from a CSV box file (errors name the line):
+    corners, or ``x,y,w,h`` when the header says so (see the module docstring)."""
     path = Path(path)
-    boxes = {}
-    with open(path, newline="") as fh:
+    boxes: dict[str, np.ndarray] = {}
+    first_line: dict[str, int] = {}
+    kind, seen_row = "corners", False
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # a spreadsheet's BOM too
         reader = csv.reader(fh)
         for line, row in enumerate(reader, start=1):
-            if not row or row[0].strip().lower() == "image":
+            if not row or not "".join(row).strip():
                 continue
+            if not seen_row and _is_header(row):
+                seen_row = True
+                columns = tuple(c.strip().lower() for c in row[1:])
+                if columns not in _BOX_HEADERS:
+                    raise DataFormatError(path, f"header {','.join(row)!r} not understood; "
+                                          "expected image,x_min,y_min,x_max,y_max or "
+                                          "image,x,y,w,h", line)
+                kind = _BOX_HEADERS[columns]
+                continue
+            seen_row = True
             if len(row) != 5:
                 raise DataFormatError(path, f"expected 5 fields (image,x_min,y_min,x_max,"
                                       f"y_max), got {len(row)}", line)
@@ -50,10 +73,33 @@ def load_boxes(path: str | Path) -> dict[str, np.ndarray]:
                 box = np.asarray([float(v) for v in row[1:]])
             except ValueError as err:
                 raise DataFormatError(path, f"box is not numeric: {err}", line) from None
+            if kind == "xywh":
+                box[2:] += box[:2]
             if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
-                raise DataFormatError(path, f"bad box {box.tolist()}", line)
-            boxes[row[0].strip()] = box
+                raise DataFormatError(path, f"bad box {box.tolist()} (x_min, y_min, x_max, "
+                                      "y_max): the max must exceed the min", line)
+            if min(box[2] - box[0], box[3] - box[1]) < MIN_BOX_SIDE:
+                raise DataFormatError(path, f"box {box.tolist()} is "
+                                      f"{box[2] - box[0]:g} x {box[3] - box[1]:g} px; a face box "
+                                      f"is at least {MIN_BOX_SIDE:g} px a side", line)
+            name = row[0].strip()
+            if name in boxes:
+                raise DataFormatError(path, f"a second box for {name} (the first is on line "
+                                      f"{first_line[name]}); give one box per image", line)
+            boxes[name], first_line[name] = box, line
     return boxes
+
+
+def _is_header(row: list[str]) -> bool:
+    """A first row whose first field is "image", or none of whose other fields is a number."""
+    def number(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    return row[0].strip().lower() == "image" or not any(number(v) for v in row[1:])
 
 
 def boxes_from_pts(images: list[str | Path]) -> dict[str, np.ndarray]:
@@ -71,31 +117,61 @@ def boxes_from_pts(images: list[str | Path]) -> dict[str, np.ndarray]:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
+    """The image as RGB uint8; a missing, undecodable or truncated file is refused (OpenCV
+    alone would fill a truncated JPEG's missing rows with grey)."""
+    _check_image(path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise DataFormatError(path, "missing or undecodable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def _check_image(path: Path) -> None:
+    """Decode every pixel of an image once: a missing, undecodable or truncated file is a
+    DataFormatError naming it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes every pixel: a truncated file fails here
+    except FileNotFoundError:
+        raise DataFormatError(path, "no such image file") from None
+    except Exception as err:  # noqa: BLE001 -- any decoder failure means an unusable image
+        raise DataFormatError(path, f"cannot decode the image ({type(err).__name__}: {err}); "
+                              "it is truncated or not an image") from None
+
+
 def predict_images(run: Run, images: list[str | Path], boxes: dict[str, np.ndarray] | None = None,
-                   device: str = "cpu") -> list[dict]:
+                   device: str = "cpu", weights: str | Path | None = None) -> list[dict]:
     """Predict landmarks for each image; returns dicts with the image path, its box, the
-    landmarks ``(N, 2)`` in image pixels and the layout."""
+    landmarks ``(N, 2)`` in image pixels and the layout. ``weights``: a weights file of the
+    run other than its best (default: best.pt, else best_fp16.pt)."""
     from .data.augment import to_input
     from .train import config_from_json
 
     cfg = config_from_json(run.config["train"])
-    model = run.load_model(device)
+    model = run.load_model(device, weights)
     size = cfg.input_size
+    names = [Path(p).name for p in images]
     results = []
     for image_path in map(Path, images):
         image = _read_rgb(image_path)
         h, w = image.shape[:2]
         box = None
         if boxes is not None:
-            box = boxes.get(str(image_path), boxes.get(image_path.name))
+            box = boxes.get(str(image_path))
+            if box is None and image_path.name in boxes:
+                if names.count(image_path.name) > 1:
+                    raise DataError(f"the box file names {image_path.name}, but several images "
+                                    "have that name; name them by the paths given here")
+                box = boxes[image_path.name]
             if box is None:
-                raise KeyError(f"no box for {image_path} in the box file")
+                raise DataError(f"no box for {image_path} in the box file (rows are matched by "
+                                "the path as given, then by the file name)")
+            if box[2] < -0.5 or box[3] < -0.5 or box[0] > w - 0.5 or box[1] > h - 0.5:
+                raise DataError(f"the box {np.round(box, 1).tolist()} of {image_path} lies "
+                                f"entirely outside its {w} x {h} image; boxes are 0-based "
+                                "pixels x_min,y_min,x_max,y_max (or x,y,w,h under that header)")
             matrix = crop_matrix(box, size, cfg.crop_scale)
         else:
             matrix = crop_matrix(np.array([0, 0, w - 1, h - 1], float), size, scale=1.0)
@@ -116,7 +192,23 @@ def _layout(cfg) -> str:
     return DATASETS[cfg.dataset].layout
 
 
-def _overlay(result: dict, out: Path) -> Path:
+def _overlay_names(images: list[str]) -> list[str]:
+    """A distinct overlay file name per image: ``<stem>_landmarks.png``; images that share a
+    stem get their folder's name in front, then a counter, so none overwrites another."""
+    paths = [Path(p) for p in images]
+    stems = [p.stem for p in paths]
+    names, used = [], set()
+    for p in paths:
+        name = p.stem if stems.count(p.stem) == 1 else f"{p.parent.name or 'image'}_{p.stem}"
+        base, i = name, 2
+        while name in used:
+            name, i = f"{base}_{i}", i + 1
+        used.add(name)
+        names.append(f"{name}_landmarks.png")
+    return names
+
+
+def _overlay(result: dict, out: Path, name: str | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,7 +220,7 @@ def _overlay(result: dict, out: Path) -> Path:
     h, w = image.shape[:2]
     fig, ax = plt.subplots(figsize=(4, 4 * h / w))
     draw_landmarks(ax, image, result["landmarks"], result["layout"], size=4)
-    path = out / f"{Path(result['image']).stem}_landmarks.png"
+    path = out / (name or f"{Path(result['image']).stem}_landmarks.png")
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -149,18 +241,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .errors import NotFound, resolve_device
     from .runs import default_runs_root
 
-    ckpt = Path(args.checkpoint)
-    run_dir = ckpt.parent if ckpt.suffix == ".pt" else ckpt
-    if not run_dir.is_dir():
-        run_dir = default_runs_root() / args.checkpoint
-    if not (run_dir / "best.pt").is_file():
-        raise SystemExit(f"no trained weights at {run_dir}/best.pt")
+    ckpt, weights = Path(args.checkpoint), None
+    if ckpt.suffix == ".pt":  # a weights file: that very file, with its run folder's config
+        if not ckpt.is_file():
+            raise NotFound(f"--checkpoint {ckpt}: no such file")
+        run_dir, weights = ckpt.parent, ckpt
+    else:
+        run_dir = ckpt if ckpt.is_dir() else default_runs_root() / args.checkpoint
+    if not (run_dir / "config.json").is_file():
+        raise NotFound(f"--checkpoint {args.checkpoint}: no run there (no config.json in "
+                       f"{run_dir}); give a run folder (results/runs/<id>), a run id, or a .pt "
+                       "file inside a run folder")
+    if weights is None and not Run(run_dir).has_weights:
+        raise NotFound(f"no trained weights in {run_dir} (best.pt or best_fp16.pt); train the "
+                       "run first (`python -m sccnb train ...` with its config)")
+    device = str(resolve_device(args.device))  # no CUDA: say so before a model is loaded
+    for image in args.images:  # a missing or truncated image is named before any work
+        _check_image(Path(image))
     boxes = (load_boxes(args.boxes) if args.boxes else
              boxes_from_pts(args.images) if args.box_from_pts else None)
-    results = predict_images(Run(run_dir), args.images, boxes, args.device)
+    results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights)
     out = Path(args.out)
+    overlays = [out / n for n in _overlay_names([r["image"] for r in results])]
+    inputs = {Path(p).resolve() for p in args.images}
+    for path in [out / "landmarks.csv", out / "landmarks.json", *overlays]:
+        if path.resolve() in inputs:
+            raise DataError(f"{path} is one of the input images and would be overwritten; "
+                            "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "landmarks.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -172,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
                for r in results]
     (out / "landmarks.json").write_text(json.dumps(payload, indent=1))
     if not args.no_overlay:
-        for r in results:
-            print(_overlay(r, out))
+        for r, path in zip(results, overlays):
+            print(_overlay(r, out, path.name))
     print(f"{len(results)} image(s): {out / 'landmarks.csv'}")
     return 0
