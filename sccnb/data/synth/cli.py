@@ -5,7 +5,10 @@ Example::
     python -m sccnb synth --out data/synthface --train 2000 --test 500 --size 256 --seed 0
 
 Generation is skipped when ``OUT/synthface.json`` already records the same parameters (use
-``--force`` to regenerate). See :mod:`sccnb.data.synth.writer` for the files written.
+``--force`` to regenerate). See :mod:`sccnb.data.synth.writer` for the files written. A folder
+that synth did not create (no ``.sccnb-synthface`` marker) and that is not empty is refused,
+so ``--out $DATA_ROOT`` cannot replace a real dataset; ``--force`` writes into it and keeps
+what it held under synth's names, renamed.
 """
 
 from __future__ import annotations
@@ -18,33 +21,40 @@ from .writer import ensure_synthface
 __all__ = ["add_arguments", "run"]
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+def _at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text}")
+        return value
+
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
-    parser.add_argument("--train", type=_positive, default=7500,
+    parser.add_argument("--train", type=_at_least(1), default=7500,
                         help="number of training faces (default: 7500, as WFLW)")
-    parser.add_argument("--test", type=_positive, default=2500,
+    parser.add_argument("--test", type=_at_least(1), default=2500,
                         help="number of test faces (default: 2500, as WFLW)")
-    parser.add_argument("--size", type=int, default=256, help="image side in pixels")
-    parser.add_argument("--seed", type=_positive, default=0, help="data set seed")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--size", type=_at_least(32), default=256,
+                        help="image side in pixels (at least 32)")
+    parser.add_argument("--seed", type=_at_least(0), default=0, help="data set seed")
+    parser.add_argument("--workers", type=_at_least(1), default=1,
                         help="generator processes (the output does not depend on it)")
     parser.add_argument("--force", action="store_true",
-                        help="regenerate even if OUT/synthface.json matches")
+                        help="regenerate even if OUT/synthface.json matches, and write into a "
+                        "folder synth did not create (what it holds is kept, renamed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.size < 32:
-        raise SystemExit(f"--size must be at least 32, got {args.size}")
     out = ensure_synthface(args.out, args.train, args.test, args.size, args.seed,
-                           workers=max(1, args.workers), force=args.force,
+                           workers=args.workers, force=args.force,
                            progress=not args.quiet)
     meta = json.loads((out / "synthface.json").read_text())
     rates = meta["attribute_rates"]["test" if args.test else "train"]

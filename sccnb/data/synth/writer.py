@@ -26,9 +26,14 @@
   float64 1-based, ``Occ`` 1 x 68 uint8, 1 = occluded) and ``cofw68_test_bboxes.mat``
   (``bboxes`` int16 M x 4, x y w h 1-based), in COFW test order and in the COFW images' frame.
 * ``synthface.json``: generator version, parameters, counts, attribute rates, a content hash.
+* ``.sccnb-synthface`` (:data:`MARKER`): says that synth made this folder, so a later
+  generation may replace the entries above in it.
 
 :func:`ensure_synthface` generates only when ``synthface.json`` is missing or its parameters
-differ, in a temporary sibling folder that is moved into place when complete.
+differ, in a temporary sibling folder that is moved into place when complete. It never deletes
+what it did not make: a folder without the marker that holds anything (``synth --out
+$DATA_ROOT`` with a real dataset there) is refused; with ``force`` it is written into and its
+entries of the names above are kept, renamed ``<name>.before-synth-<time>``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import multiprocessing
 import os
 import shutil
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,12 +57,14 @@ import numpy as np
 import scipy.io
 from tqdm import tqdm
 
+from ...errors import OwnershipError
 from ...layouts import WFLW98_TO_300W68, WFLW98_TO_COFW29
+from ...provenance import REPO_ROOT
 from ..records import WFLW_ATTRIBUTES
 from .generator import GENERATOR_VERSION, generate_face
 from .shape_model import load_shape_model
 
-__all__ = ["SUBSET_NAMES", "CHALLENGING", "image_relpath", "cofw_crop", "wflw_line",
+__all__ = ["SUBSET_NAMES", "CHALLENGING", "MARKER", "image_relpath", "cofw_crop", "wflw_line",
            "pts_text", "write_synthface", "ensure_synthface", "read_params"]
 
 # file-name suffix of each attribute's WFLW test subset list
@@ -71,6 +79,8 @@ _COFW_KEYS = {"train": ("COFW/COFW_train_color.mat", "IsTr", "phisTr", "bboxesTr
               "test": ("COFW/COFW_test_color.mat", "IsT", "phisT", "bboxesT")}
 _COFW68 = "COFW68/COFW68_Data"
 _FACES_PER_FOLDER = 1000
+MARKER = ".sccnb-synthface"  # in every folder synth made: its entries may be replaced
+_ENTRIES = ("WFLW", "300W", "COFW", "COFW68", "synthface.json")  # what synth writes there
 
 
 def image_relpath(split: str, index: int) -> str:
@@ -343,23 +353,54 @@ def read_params(root: str | Path) -> dict | None:
         return None
 
 
-def _install(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp``'s entries into ``out``, synthface.json last (its
-    presence marks a complete data set)."""
+def _foreign(out: Path) -> list[str]:
+    """The entries of ``out`` that synth may not replace without ``force``: none when ``out``
+    is absent or empty, holds :data:`MARKER`, is a SynthFace folder written before the marker
+    existed (``synthface.json`` and nothing but synth's own entries), or is a folder of
+    sccnb's SynthFace cache; else every entry."""
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise OwnershipError(f"--out {out} is a file, not a folder; choose a folder")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries or MARKER in entries:
+        return []
+    if "synthface.json" in entries and set(entries) <= set(_ENTRIES):
+        return []  # made by synth before markers
+    cache = Path(os.environ.get("SCCNB_CACHE", REPO_ROOT / ".cache")).resolve()
+    if out.resolve().parent == cache and out.name.startswith("synthface_"):
+        return []  # the training cache: folders named after their parameters, made by synth
+    return entries
+
+
+def _install(tmp: Path, out: Path, owned: bool = True) -> list[Path]:
+    """Move the finished folder ``tmp``'s entries into ``out``, :data:`MARKER` first and
+    synthface.json last (its presence marks a complete data set). Entries of ``out`` that they
+    replace are deleted when ``owned``, else kept under a new name (returned)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "synthface.json").unlink(missing_ok=True)
-    trash = out.parent / f".{out.name}.old-{os.getpid()}"
-    for entry in sorted(tmp.iterdir()):
-        if entry.name == "synthface.json":
+    (out / MARKER).write_text("This folder was made by `python -m sccnb synth`: the next "
+                              "generation replaces its WFLW, 300W, COFW, COFW68 and "
+                              "synthface.json (other files are left alone).\n")
+    trash, kept = tmp / ".replaced", []
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for entry in [*(e for e in sorted(tmp.iterdir()) if e.name != "synthface.json"),
+                  tmp / "synthface.json"]:
+        if entry == trash:
             continue
         dest = out / entry.name
-        if dest.exists():
-            trash.mkdir(exist_ok=True)
-            dest.rename(trash / entry.name)
+        if dest.exists() or dest.is_symlink():
+            if owned:
+                trash.mkdir(exist_ok=True)
+                dest.rename(trash / entry.name)
+            else:
+                keep, i = out / f"{entry.name}.before-synth-{stamp}", 2
+                while keep.exists():
+                    keep, i = out / f"{entry.name}.before-synth-{stamp}-{i}", i + 1
+                dest.rename(keep)
+                kept.append(keep)
         entry.rename(dest)
-    (tmp / "synthface.json").rename(out / "synthface.json")
-    shutil.rmtree(trash, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
+    return kept
 
 
 def ensure_synthface(out: str | Path, train: int, test: int, size: int = 256, seed: int = 0,
@@ -370,19 +411,31 @@ def ensure_synthface(out: str | Path, train: int, test: int, size: int = 256, se
     parameters (``workers`` does not change the data). Otherwise the data set is written to a
     temporary sibling folder and moved into ``out`` when complete, so an interrupted run leaves
     no ``synthface.json`` behind and the next call starts again. Other files in ``out`` are
-    left alone. Returns ``out``.
+    left alone. A folder synth did not make is refused (:class:`~sccnb.errors.OwnershipError`,
+    before anything is generated) unless ``force``; with ``force``, what it holds under synth's
+    names is kept, renamed (a line on stderr says so). Returns ``out``.
     """
     out = Path(out)
     wanted = {"generator_version": GENERATOR_VERSION,
               "parameters": _params(train, test, size, seed)}
     if not force and read_params(out) == wanted:
         return out
+    foreign = _foreign(out)
+    if foreign and not force:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                          else "")
+        raise OwnershipError(f"{out} holds files that sccnb synth did not create ({shown}); "
+                             "nothing was written. Choose a new or empty folder, or pass "
+                             "--force to write into it (its WFLW, 300W, COFW, COFW68 would be "
+                             "kept, renamed *.before-synth-<time>)")
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_synthface(tmp, train, test, size, seed, workers, progress)
-        _install(tmp, out)
+        for path in _install(tmp, out, owned=not foreign):
+            print(f"synth: kept your {path.name.split('.before-synth-')[0]} as {path}",
+                  file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
