@@ -1,10 +1,12 @@
-"""Benchmarks: training and inference speed, data-pipeline overhead, SynthFace generation.
+"""Benchmarks: training and inference speed, data-pipeline overhead, SynthFace generation,
+and the CPU profiles' training speed at their own scale.
 
 ``python -m sccnb bench`` (``make bench``) measures and writes one JSON per benchmark into
-``results/bench/`` -- ``training.json``, ``pipeline.json``, ``inference.json``, ``synth.json`` --
-and a ``summary.json`` of every goal. A benchmark *measures*; it never fails because a goal is
-missed. Each file records the numbers, the parameters, the device, the host's load average
-before and after, the goals with a computed verdict, and :func:`sccnb.provenance.provenance`.
+``results/bench/`` -- ``training.json``, ``pipeline.json``, ``inference.json``, ``synth.json``,
+``profiles.json`` -- and a ``summary.json`` of every goal. A benchmark *measures*; it never
+fails because a goal is missed. Each file records the numbers, the parameters, the device, the
+host's load average before and after, the goals with a computed verdict, and
+:func:`sccnb.provenance.provenance`.
 
 The goals (the project's performance issue; :data:`GOALS`):
 
@@ -16,15 +18,22 @@ The goals (the project's performance issue; :data:`GOALS`):
 * inference: batch-1 latency (bf16, replayed from a CUDA graph) <= 1.5 ms and batch-256 bf16
   throughput >= 12,000 images/s on a GPU; on a CPU, batch-1 fp32 latency at 256² of SCC
   <= 1.25 x the FC baseline's, measured in the same run;
-* SynthFace generation >= 100 faces/s per core at 256², JPEG encoding included.
+* SynthFace generation >= 100 faces/s per core at 256², JPEG encoding included;
+* the CPU profiles (``cpu``, ``real300w_cpu``) at their own scale -- 64², width 16, batch 32, one
+  thread -- where the model no longer dominates as it does at 256²: end-to-end training
+  images/s (whole epochs, validation and checkpoints included) >= 0.85 x the model step's alone
+  in the same run; and two 1-thread training processes side by side >= one 2-thread process
+  (the study's default on 2 cores), both measured (:func:`bench_profiles`).
 
 How things are measured (choices the issue leaves open):
 
 * **Same code as training.** Models are built by :func:`sccnb.train.build_for` from a
   :class:`~sccnb.train.TrainConfig` of the ``paper`` profile; a training step calls the
   training loop's own :func:`sccnb.train.make_batch` and :func:`sccnb.train.train_step`
-  (bf16 autocast and channels_last on CUDA, fp32 on CPU;
-  Soft Wing on float32 predictions in the 256-px frame; SGD with momentum and weight decay).
+  (numerics from the config's ``amp`` and ``channels_last``, ``--amp`` / ``--channels-last``:
+  by default bf16 autocast and channels_last on CUDA, fp32 on CPU, and either can be forced on
+  any device, so the GPU's code paths run on a CPU too; Soft Wing on float32 predictions in the
+  256-px frame; SGD with momentum and weight decay).
   The learning rate stays at the recipe's 0.01; a non-finite loss stops the benchmark.
 * **Interleaved rounds.** The things compared (SCC vs FC; full step vs model step) are timed in
   alternating rounds (order reversed every round) after a warm-up, and each reports the median
@@ -35,7 +44,10 @@ How things are measured (choices the issue leaves open):
   has ``N (k + 1)`` non-zeros whichever neighbours it keeps. On CUDA the crop store lives on
   the GPU, as in training.
 * **Inference** reuses :func:`sccnb.efficiency.time_forward` (eval mode, no grad; bf16 +
-  channels_last and the CUDA-graph replay on CUDA) and :func:`~sccnb.efficiency.count_macs`.
+  channels_last where the numerics say so) and :func:`~sccnb.efficiency.count_macs`. What only
+  CUDA can do -- the CUDA-graph replay, the peak-memory counter -- goes through
+  :mod:`sccnb.device`, whose "not available on this device" answers are written to the
+  results' ``not_available`` entry instead of a number.
 * **Smaller settings on a CPU**, recorded in every file and flagged in the goals: training and
   pipeline at 256², batch 8 (the paper's model; a batch of 64 takes minutes per step on two
   cores). A goal only *applies* to a measurement made on its device, at its setting and not in
@@ -59,6 +71,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .device import (NotAvailable, cuda_graph_latency, peak_memory_gib, reset_peak_memory,
+                     synchronize)
 from .efficiency import count_macs, count_parameters, stand_in_shapes, time_forward
 from .layouts import flip_permutation, get_layout
 from .losses import build_loss
@@ -73,6 +87,7 @@ LAYOUT = "wflw98"  # WFLW's 98 points: the paper's headline benchmark
 REF_SIZE = 256  # the losses' pixel frame (Sec. 4.2); targets are scaled to it
 PAPER_IMAGES = 7500  # WFLW training faces
 PAPER_EPOCHS = 500  # Sec. 4.2
+CPU_PROFILES = ("cpu", "real300w_cpu")  # the profiles that train on 2 CPU cores
 
 
 # --- goals -----------------------------------------------------------------------------------
@@ -131,7 +146,16 @@ GOALS: dict[str, Goal] = {g.name: g for g in [
          "cpu", "256², ResNet34 width 64"),
     Goal("synth_faces_per_s", "SynthFace faces/s per core, JPEG included", ">=", 100.0,
          "faces/s", "any", "256²"),
-]}
+] + [g for prof in CPU_PROFILES for g in (
+    Goal(f"e2e_over_model_{prof}",
+         f"profile {prof}: end-to-end training images/s (whole epochs: batches, shuffled "
+         "order, validation, checkpoint) / the model step's alone, same run", ">=", 0.85, "x",
+         "cpu", f"profile {prof} as configured (its threads)"),
+    Goal(f"two_workers_over_one_{prof}",
+         f"profile {prof}: training images/s of two 1-thread processes side by side / one "
+         "2-thread process (the study's default of 2 workers on 2 cores assumes >= 1)",
+         ">=", 1.0, "x", "cpu", f"profile {prof} as configured, a 2-core machine"),
+)]}
 
 _PAPER_STEP = dict(input_size=256, batch=64, depth=34, width=64)
 
@@ -183,11 +207,6 @@ def _matches(p: dict[str, int], want: dict[str, int]) -> tuple[bool, str]:
 
 
 # --- timing helpers --------------------------------------------------------------------------
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _stats(seconds: list[float]) -> dict[str, Any]:
     return {"median_s": statistics.median(seconds), "min_s": min(seconds),
             "max_s": max(seconds), "rounds_s": seconds}
@@ -200,16 +219,16 @@ def _interleaved(fns: dict[str, Callable[[], object]], device: torch.device, rou
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    _synchronize(device)
+    synchronize(device)
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
-            _synchronize(device)
+            synchronize(device)
             t0 = time.perf_counter()
             for _ in range(steps):
                 fns[name]()
-            _synchronize(device)
+            synchronize(device)
             times[name].append((time.perf_counter() - t0) / steps)
     return times
 
@@ -226,6 +245,11 @@ class _HostWatch:
         self.threads = threads or torch.get_num_threads()
         self.start = self.snapshot()
         self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self._stopped: tuple[float, float] | None = None
+
+    def stop(self) -> None:
+        """End the measured window here (work after it runs in other processes)."""
+        self._stopped = (time.perf_counter() - self._wall, time.process_time() - self._cpu)
 
     @staticmethod
     def snapshot() -> dict[str, Any]:
@@ -234,8 +258,8 @@ class _HostWatch:
                 "cudnn_benchmark": torch.backends.cudnn.benchmark}
 
     def finish(self) -> dict[str, Any]:
-        wall = time.perf_counter() - self._wall
-        cpu = time.process_time() - self._cpu
+        wall, cpu = self._stopped or (time.perf_counter() - self._wall,
+                                      time.process_time() - self._cpu)
         return {"start": self.start, "end": self.snapshot(), "wall_s": wall,
                 "process_cpu_s": cpu, "threads": self.threads,
                 "cpu_utilisation": cpu / (wall * self.threads)}
@@ -255,15 +279,55 @@ def _envelope(name: str, device: torch.device, quick: bool, params: dict, result
             "notes": notes, "host": state, "provenance": provenance(str(device))}
 
 
+def _put(results: dict[str, Any], key: str, value: Any) -> None:
+    """``results[key] = value``, or -- for a :class:`~sccnb.device.NotAvailable` answer -- the
+    reason under ``results["not_available"][key]``, so a CPU record says what it lacks."""
+    if isinstance(value, NotAvailable):
+        results.setdefault("not_available", {})[key] = value.as_json()
+    else:
+        results[key] = value
+
+
+# --- numerics --------------------------------------------------------------------------------
+AMP_CHOICES = ("auto", "bf16", "off")  # TrainConfig.amp
+CHANNELS_LAST_CHOICES = ("auto", "true", "false")  # TrainConfig.channels_last
+
+
+def _numerics(amp: str, channels_last: str) -> dict[str, str]:
+    """The config fields that choose precision and memory format, checked."""
+    if amp not in AMP_CHOICES:
+        raise ValueError(f"amp {amp!r}; supported: {', '.join(AMP_CHOICES)}")
+    if str(channels_last).lower() not in CHANNELS_LAST_CHOICES:
+        raise ValueError(f"channels_last {channels_last!r}; supported: "
+                         f"{', '.join(CHANNELS_LAST_CHOICES)}")
+    return {"amp": amp, "channels_last": str(channels_last).lower()}
+
+
+def _numerics_params(cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """What a record says about numerics: the fields as given and what they meant here."""
+    return {"amp": cfg.amp, "channels_last": cfg.channels_last,
+            "bf16_used": cfg.uses_bf16(device.type),
+            "channels_last_used": cfg.uses_channels_last(device.type)}
+
+
+def _numerics_note(cfg: TrainConfig, device: torch.device) -> str:
+    bf16, cl = cfg.uses_bf16(device.type), cfg.uses_channels_last(device.type)
+    return (f"{'bf16 autocast' if bf16 else 'fp32'}, "
+            f"{'channels_last' if cl else 'default memory format'} "
+            f"(amp={cfg.amp}, channels_last={cfg.channels_last})")
+
+
 # --- the training step -----------------------------------------------------------------------
-def _config(head: str, p: dict[str, int]) -> TrainConfig:
+def _config(head: str, p: dict[str, int], numerics: dict[str, str] | None = None
+            ) -> TrainConfig:
     return resolve_config("paper", head=head, input_size=p["input_size"],
-                          batch_size=p["batch"], depth=p["depth"], width=p["width"])
+                          batch_size=p["batch"], depth=p["depth"], width=p["width"],
+                          **(numerics or {}))
 
 
 def _model(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
     model = build_for(cfg, shapes=stand_in_shapes(cfg.num_landmarks)).to(device)
-    if device.type == "cuda":
+    if cfg.uses_channels_last(device.type):
         model = model.to(memory_format=torch.channels_last)
     return model.train()
 
@@ -280,15 +344,17 @@ class _Trainer:
 
     def step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Forward, loss, backward, optimiser step on a ready network input."""
-        return train_step(self.model, self.opt, self.loss_fn, x, target)
+        return train_step(self.model, self.opt, self.loss_fn, x, target,
+                          self.cfg.uses_bf16(self.device.type))
 
 
 class _Pipeline:
     """The data side of a training step, via :func:`sccnb.train.make_batch` (as in training):
     index the cached uint8 crops on the device, augment (Sec. 4.2), normalise."""
 
-    def __init__(self, p: dict[str, int], device: torch.device, seed: int = 0) -> None:
-        self.device, self.batch = device, p["batch"]
+    def __init__(self, p: dict[str, int], device: torch.device, seed: int = 0,
+                 channels_last: bool = False) -> None:
+        self.device, self.batch, self.channels_last = device, p["batch"], channels_last
         self.gen = torch.Generator().manual_seed(seed)
         n = get_layout(LAYOUT).num_points
         self.store = _random_crops(max(p["crops"], p["batch"]), p["input_size"], n, device,
@@ -304,11 +370,12 @@ class _Pipeline:
             self._cursor = 0
         idx = self.order[self._cursor:self._cursor + self.batch]
         self._cursor += self.batch
-        return make_batch(self.store, idx, self.flip, self.aug, self.gen, REF_SIZE)
+        return make_batch(self.store, idx, self.flip, self.aug, self.gen, REF_SIZE,
+                          self.channels_last)
 
 
 def _random_crops(count: int, size: int, num_points: int, device: torch.device,
-                  generator: torch.Generator):
+                  generator: torch.Generator, layout: str = LAYOUT):
     """A CropSet of random uint8 crops, on ``device``, standing in for cached faces."""
     from .data.crops import CropSet
 
@@ -317,7 +384,7 @@ def _random_crops(count: int, size: int, num_points: int, device: torch.device,
     points = (0.25 + 0.5 * torch.rand((count, num_points, 2), generator=generator)) * size
     return CropSet(images=images, landmarks=points, to_image=torch.zeros(count, 2, 3),
                    names=[str(i) for i in range(count)], attributes={}, occluded=None,
-                   layout=LAYOUT, dataset="random", split="bench", size=size).to(device)
+                   layout=layout, dataset="random", split="bench", size=size).to(device)
 
 
 def _check_finite(loss: torch.Tensor, what: str) -> float:
@@ -331,22 +398,25 @@ def _check_finite(loss: torch.Tensor, what: str) -> float:
 def bench_training(device: str = "auto", *, quick: bool = False, input_size: int | None = None,
                    batch: int | None = None, width: int | None = None,
                    depth: int | None = None, rounds: int | None = None,
-                   steps: int | None = None, warmup: int | None = None) -> dict[str, Any]:
+                   steps: int | None = None, warmup: int | None = None,
+                   amp: str = "auto", channels_last: str = "auto") -> dict[str, Any]:
     """Training throughput of the full SCC model and the FC baseline, measured in interleaved
     rounds on the same pre-made batch (model step only: forward, loss, backward, SGD step).
 
     ``None`` arguments take the device's defaults (paper setting on CUDA; batch 8 on a CPU;
-    tiny when ``quick``). Returns the JSON dict (also written by :func:`run_all`).
+    tiny when ``quick``); ``amp`` and ``channels_last`` are the config fields of the same
+    names. Returns the JSON dict (also written by :func:`run_all`).
     """
     host = _HostWatch()
     dev = _resolve_device(device)
     p = _pick(dict(input_size=input_size, batch=batch, width=width, depth=depth,
                    rounds=rounds, steps=steps, warmup=warmup), _step_defaults(dev.type, quick))
-    data = _Pipeline(p, dev)
+    num = _numerics(amp, channels_last)
+    trainers = {head: _Trainer(_config(head, p, num), dev) for head in ("scc", "fc")}
+    cfg = trainers["scc"].cfg
+    data = _Pipeline(p, dev, channels_last=cfg.uses_channels_last(dev.type))
     x, target = data.next_batch()
-    trainers = {head: _Trainer(_config(head, p), dev) for head in ("scc", "fc")}
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
+    reset_peak_memory(dev)
     times = _interleaved({h: (lambda t=t: t.step(x, target)) for h, t in trainers.items()},
                          dev, p["rounds"], p["steps"], p["warmup"])
     for head, t in trainers.items():
@@ -358,14 +428,15 @@ def bench_training(device: str = "auto", *, quick: bool = False, input_size: int
                          "params_m": count_parameters(t.model) / 1e6}
     ratio = results["scc"]["images_per_s"] / results["fc"]["images_per_s"]
     results["throughput_ratio_scc_over_fc"] = ratio
-    if dev.type == "cuda":
-        results["peak_memory_gib_both_models"] = torch.cuda.max_memory_allocated(dev) / 2**30
+    _put(results, "peak_memory_gib_both_models", peak_memory_gib(dev))
     ok, note = _matches(p, _PAPER_STEP)
+    ok = ok and cfg.amp == "auto" and cfg.channels_last == "auto"
     goals = [GOALS["train_throughput_ratio"].record(ratio, dev.type, quick, ok, note)]
-    notes = [f"Setting: {note}; {'bf16 autocast + channels_last' if dev.type == 'cuda' else 'fp32'}"
-             "; both models in memory, timed in alternating rounds on one fixed batch.",
+    notes = [f"Setting: {note}; {_numerics_note(cfg, dev)}; both models in memory, timed in "
+             "alternating rounds on one fixed batch.",
              "Both heads use the same loss (Soft Wing), so only the head differs."]
-    return _envelope("training", dev, quick, p, results, goals, notes, host)
+    return _envelope("training", dev, quick, {**p, **_numerics_params(cfg, dev)}, results,
+                     goals, notes, host)
 
 
 def project_wall_time(step_s: float, batch: int, images_per_epoch: int = PAPER_IMAGES,
@@ -402,7 +473,8 @@ def bench_pipeline(device: str = "auto", *, quick: bool = False, input_size: int
                    batch: int | None = None, width: int | None = None,
                    depth: int | None = None, rounds: int | None = None,
                    steps: int | None = None, warmup: int | None = None,
-                   crops: int | None = None) -> dict[str, Any]:
+                   crops: int | None = None, amp: str = "auto",
+                   channels_last: str = "auto") -> dict[str, Any]:
     """Data-pipeline overhead of the SCC model's training and the paper recipe's projection.
 
     Times, in interleaved rounds, (a) the full training step -- index cached uint8 crops on the
@@ -416,8 +488,9 @@ def bench_pipeline(device: str = "auto", *, quick: bool = False, input_size: int
     p = _pick(dict(input_size=input_size, batch=batch, width=width, depth=depth,
                    rounds=rounds, steps=steps, warmup=warmup, crops=crops),
               _step_defaults(dev.type, quick))
-    data = _Pipeline(p, dev, seed=1)
-    trainer = _Trainer(_config("scc", p), dev)
+    trainer = _Trainer(_config("scc", p, _numerics(amp, channels_last)), dev)
+    cfg = trainer.cfg
+    data = _Pipeline(p, dev, seed=1, channels_last=cfg.uses_channels_last(dev.type))
     x, target = data.next_batch()
 
     def full_step() -> None:
@@ -440,57 +513,392 @@ def bench_pipeline(device: str = "auto", *, quick: bool = False, input_size: int
                "projection": {"images_per_epoch": PAPER_IMAGES, "epochs": PAPER_EPOCHS,
                               "end_to_end": e2e, "model_only": pure}}
     ok, note = _matches(p, _PAPER_STEP)
+    ok = ok and cfg.amp == "auto" and cfg.channels_last == "auto"
     goals = [GOALS["pipeline_overhead"].record(overhead, dev.type, quick),
              GOALS["paper_recipe_minutes"].record(e2e["total_min"], dev.type, quick, ok, note)]
-    notes = [f"Setting: {note}; full SCC model; {len(data.store.images)} random uint8 crops in "
-             f"a store on {dev.type}.",
+    notes = [f"Setting: {note}; full SCC model; {_numerics_note(cfg, dev)}; "
+             f"{len(data.store.images)} random uint8 crops in a store on {dev.type}.",
              "Projection: training steps and the per-epoch shuffled order only; the per-epoch "
              "validation pass, checkpoint writes and PDB's over-sampling (more than "
              f"{PAPER_IMAGES:,} images per epoch) are not included.",
              "The learning-rate update and progress bar of the real loop are not timed "
              "(microseconds per step)."]
-    return _envelope("pipeline", dev, quick, p, results, goals, notes, host)
+    return _envelope("pipeline", dev, quick, {**p, **_numerics_params(cfg, dev)}, results,
+                     goals, notes, host)
+
+
+# --- training at the CPU profiles' own scale -------------------------------------------------
+_QUICK_PROFILE = dict(input_size=64, depth=18, width=8, batch_size=4)  # seconds, for tests
+
+
+def _profile_defaults(quick: bool) -> dict[str, int]:
+    """Rounds of the in-process comparison, repeats of the per-epoch work, and the worker
+    comparison's steps and rounds (none when quick: each spawned process imports torch, which
+    alone takes seconds; a test runs it on its own)."""
+    if quick:
+        return dict(rounds=2, steps=1, warmup=1, epoch_repeats=1, worker_warmup=1,
+                    worker_steps=1, worker_rounds=0, crops=40)
+    return dict(rounds=5, steps=4, warmup=2, epoch_repeats=3, worker_warmup=2,
+                worker_steps=20, worker_rounds=2, crops=0)
+
+
+def _profile_config(profile: str, quick: bool) -> TrainConfig:
+    return resolve_config(profile, progress=False, **(_QUICK_PROFILE if quick else {}))
+
+
+def _profile_data(cfg: TrainConfig, crops: int) -> tuple[Any, Any]:
+    """``(train, val)`` crops of the profile: its own data (:func:`sccnb.train.prepare_data`;
+    SynthFace is generated once into the cache) when ``crops`` is 0, else that many random
+    crops of the profile's side and layout, a tenth of them for validation. Crops are cached
+    uint8 tensors either way, so their content does not change the speed."""
+    if not crops:
+        from .train import prepare_data
+
+        data = prepare_data(cfg, splits=())
+        return data.train, data.val
+    from .data.datasets import DATASETS
+
+    layout = DATASETS[cfg.dataset].layout
+    store = _random_crops(crops, cfg.input_size, get_layout(layout).num_points,
+                          torch.device("cpu"), torch.Generator().manual_seed(cfg.seed), layout)
+    n_val = max(1, crops // 10)
+    return store.subset(np.arange(n_val, crops)), store.subset(np.arange(n_val))
+
+
+class _ProfileLoop:
+    """One profile's training as :func:`sccnb.train.train` runs it, piece by piece, with the
+    loop's own functions: the work of every batch (learning-rate schedule, ``make_batch``,
+    ``train_step``, the finite-loss check, the progress bar), the work of every epoch (the
+    shuffled PDB order, the validation pass, the checkpoint and history writes), and the model
+    step alone on a ready batch."""
+
+    def __init__(self, cfg: TrainConfig, train_crops, val_crops,
+                 device: torch.device = torch.device("cpu")) -> None:
+        from tqdm.auto import tqdm
+
+        from .data.pdb import pdb_repeats
+
+        self.cfg, self.crops, self.val, self.device = cfg, train_crops.to(device), val_crops, device
+        shapes = train_crops.shapes_in(REF_SIZE)
+        torch.manual_seed(cfg.seed)
+        self.model = build_for(cfg, shapes=shapes).to(device)
+        self.bf16, self.cl = cfg.uses_bf16(device.type), cfg.uses_channels_last(device.type)
+        if self.cl:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.opt = _optimizer(cfg, self.model)
+        self.loss_fn = build_loss(cfg.loss, cfg.loss_epsilon)
+        self.aug = augment_preset(cfg.augment)
+        self.flip = torch.as_tensor(flip_permutation(train_crops.layout), device=device)
+        self.repeats = (pdb_repeats(shapes, cfg.pdb_bins, flip_perm=self.flip.cpu().numpy())
+                        if cfg.pdb else np.ones(len(train_crops), dtype=np.int64))
+        self.batches_per_epoch = max(1, int(self.repeats.sum()) // cfg.batch_size)
+        self.bar = tqdm(total=self.batches_per_epoch, disable=not cfg.progress)
+        self.epoch_start(0)
+        self.b, self.t0 = 0, time.perf_counter()
+        self.x, self.target = make_batch(self.crops, self.order[:cfg.batch_size], self.flip,
+                                         self.aug, self.gen, REF_SIZE, self.cl)
+
+    def epoch_start(self, epoch: int) -> None:
+        """The top of an epoch: the shuffled order (PDB repeats) and the augmentation stream."""
+        from .data.pdb import epoch_indices
+        from .train import _epoch_seed
+
+        self.model.train()
+        self.order = torch.as_tensor(epoch_indices(self.repeats, epoch, self.cfg.seed))
+        self.gen = torch.Generator().manual_seed(_epoch_seed(self.cfg.seed, epoch, 1))
+
+    def loop_step(self) -> None:
+        """One batch of the loop, as ``train`` does it (the epoch's order wraps around)."""
+        from .train import _lr_at
+
+        bs, b = self.cfg.batch_size, self.b % self.batches_per_epoch
+        self.b += 1
+        idx = self.order[b * bs:(b + 1) * bs]
+        for group in self.opt.param_groups:
+            group["lr"] = _lr_at(self.cfg, b / self.batches_per_epoch)
+        x, target = make_batch(self.crops, idx, self.flip, self.aug, self.gen, REF_SIZE,
+                               self.cl)
+        loss = train_step(self.model, self.opt, self.loss_fn, x, target, self.bf16)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"benchmark profiles/{self.cfg.profile}: the loss became "
+                               f"{loss.item()}")
+        self.bar.update(1)
+        self.bar.set_postfix(epoch=0, loss=f"{loss.item():.3f}",
+                             img_s=f"{self.b * bs / (time.perf_counter() - self.t0):.0f}")
+
+    def model_step(self) -> None:
+        """The model step alone (forward, loss, backward, optimiser) on a ready batch."""
+        train_step(self.model, self.opt, self.loss_fn, self.x, self.target, self.bf16)
+
+    def batch_only(self) -> None:
+        """``make_batch`` alone: index, augment, normalise."""
+        make_batch(self.crops, self.order[:self.cfg.batch_size], self.flip, self.aug,
+                   self.gen, REF_SIZE, self.cl)
+
+    def validation(self) -> None:
+        """The loop's validation pass (``_val_nme``: predict the validation crops, NME)."""
+        from .train import _val_nme
+
+        _val_nme(self.model, self.val, self.device, REF_SIZE, self.cfg)
+        self.model.train()
+
+    def checkpoint(self, folder: Path) -> None:
+        """The loop's writes at the end of an epoch: ``best.pt`` (a new best, as in most early
+        epochs), ``checkpoint.pt`` (model, optimiser, history) and ``history.csv``."""
+        import pandas as pd
+
+        from .provenance import atomic_write_text
+        from .train import _save_checkpoint
+
+        history = [{"epoch": 0, "lr": 0.0, "train_loss": 0.0, "images_per_s": 0.0,
+                    "seconds": 0.0, "val_nme": 0.0}]
+        _save_checkpoint(folder / "best.pt", self.model.state_dict())
+        _save_checkpoint(folder / "checkpoint.pt", {
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": 0,
+            "best": [0.0, 0], "history": history})
+        atomic_write_text(folder / "history.csv", pd.DataFrame(history).to_csv(index=False))
+
+
+def _median_call(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _profile_worker(profile: str, quick: bool, crops: int, threads: int, warmup: int,
+                    steps: int, barrier, queue) -> None:
+    """A spawned process: ``threads`` torch threads, the profile's loop; after ``warmup`` steps
+    it waits for its siblings, then times ``steps`` loop steps and reports images/s."""
+    try:
+        torch.set_num_threads(threads)
+        cfg = _profile_config(profile, quick)
+        loop = _ProfileLoop(cfg, *_profile_data(cfg, crops))
+        for _ in range(warmup):
+            loop.loop_step()
+        barrier.wait(timeout=600)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            loop.loop_step()
+        wall = time.perf_counter() - t0
+        queue.put(("ok", steps * cfg.batch_size / wall,
+                   (time.process_time() - c0) / (wall * threads)))
+    except BaseException:  # noqa: BLE001 -- reported to the parent, which raises
+        import traceback
+
+        barrier.abort()
+        queue.put(("error", traceback.format_exc(), 0.0))
+
+
+def _side_by_side(profile: str, quick: bool, crops: int, processes: int, threads: int,
+                  warmup: int, steps: int) -> dict[str, Any]:
+    """``processes`` spawned training processes of ``threads`` threads each, timed together:
+    their summed images/s and each one's CPU utilisation."""
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("spawn")
+    barrier, results = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_profile_worker, args=(profile, quick, crops, threads, warmup,
+                                                        steps, barrier, results))
+             for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    try:
+        answers = [results.get(timeout=1200) for _ in procs]
+    except queue_mod.Empty as err:
+        raise RuntimeError(f"benchmark profiles/{profile}: a worker process gave no answer "
+                           f"(exit codes {[p.exitcode for p in procs]})") from err
+    finally:
+        for proc in procs:
+            proc.join(timeout=60)
+    errors = [a[1] for a in answers if a[0] != "ok"]
+    if errors:
+        raise RuntimeError(f"benchmark profiles/{profile}: a worker failed:\n{errors[0]}")
+    return {"images_per_s": sum(a[1] for a in answers),
+            "cpu_utilisation": [a[2] for a in answers]}
+
+
+def _profile_run(profile: str, quick: bool, p: dict[str, int]) -> dict[str, Any]:
+    """The in-process half of :func:`bench_profiles` for one profile (its own threads)."""
+    import tempfile
+
+    cfg = _profile_config(profile, quick)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads or threads_before)
+    try:
+        train_crops, val_crops = _profile_data(cfg, p["crops"])
+        loop = _ProfileLoop(cfg, train_crops, val_crops)
+        times = _interleaved({"loop_step": loop.loop_step, "model_step": loop.model_step,
+                              "make_batch": loop.batch_only}, torch.device("cpu"),
+                             p["rounds"], p["steps"], p["warmup"])
+        with tempfile.TemporaryDirectory() as tmp:
+            epoch = {"order_s": _median_call(lambda: loop.epoch_start(0), p["epoch_repeats"]),
+                     "validation_s": _median_call(loop.validation, p["epoch_repeats"]),
+                     "checkpoint_s": _median_call(lambda: loop.checkpoint(Path(tmp)),
+                                                  p["epoch_repeats"])}
+        threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads_before)
+    steps = {k: _stats(v) for k, v in times.items()}
+    bpe, batch = loop.batches_per_epoch, cfg.batch_size
+    model_s, loop_s = steps["model_step"]["median_s"], steps["loop_step"]["median_s"]
+    batch_s = steps["make_batch"]["median_s"]
+    epoch_model = bpe * model_s
+    epoch_loop = bpe * loop_s  # what history.csv's images_per_s covers
+    epoch_e2e = epoch_loop + sum(epoch.values())
+    per_batch_ms = {"model_step": 1e3 * model_s, "make_batch": 1e3 * batch_s,
+                    # lr schedule, finite check, .item(), progress bar (and timing noise)
+                    "loop_rest": 1e3 * (loop_s - model_s - batch_s),
+                    **{f"{k[:-2]}_per_batch": 1e3 * v / bpe for k, v in epoch.items()}}
+    return {
+        "config": {"input_size": cfg.input_size, "depth": cfg.depth, "width": cfg.width,
+                   "batch": batch, "augment": cfg.augment, "optimizer": cfg.optimizer,
+                   "pdb": cfg.pdb, **_numerics_params(cfg, torch.device("cpu"))},
+        "data": "random crops" if p["crops"] else "the profile's own", "threads": threads,
+        "train_faces": len(train_crops), "val_faces": len(val_crops),
+        "batches_per_epoch": bpe, "steps": steps, "per_epoch_s": epoch,
+        "epoch_s": {"model_only": epoch_model, "loop_batches": epoch_loop,
+                    "end_to_end": epoch_e2e},
+        "images_per_s": {"model_step": batch / model_s, "loop": batch / loop_s,
+                         "end_to_end": bpe * batch / epoch_e2e},
+        "loop_over_model": model_s / loop_s,
+        "e2e_over_model": epoch_model / epoch_e2e,
+        "breakdown_ms_per_batch": per_batch_ms,
+        "breakdown_share_of_e2e": {k: v * bpe / 1e3 / epoch_e2e
+                                   for k, v in per_batch_ms.items()},
+    }
+
+
+def bench_profiles(device: str = "cpu", *, quick: bool = False,
+                   profiles: tuple[str, ...] = CPU_PROFILES, rounds: int | None = None,
+                   steps: int | None = None, warmup: int | None = None,
+                   epoch_repeats: int | None = None, worker_warmup: int | None = None,
+                   worker_steps: int | None = None, worker_rounds: int | None = None,
+                   crops: int | None = None) -> dict[str, Any]:
+    """Training speed of the CPU profiles at their own scale (their input side, network width,
+    batch, augmentation, optimiser and thread count -- not the paper's 256² model).
+
+    For each profile, in one process at the profile's threads: the training loop's per-batch
+    work and the model step alone on a ready batch (and ``make_batch`` alone), in interleaved
+    rounds; then the loop's per-epoch work (shuffled order, validation pass, checkpoint
+    writes). ``e2e_over_model`` = model-only epoch time / end-to-end epoch time (goal >= 0.85).
+    Then two spawned 1-thread processes side by side against one 2-thread process, in
+    alternating rounds: summed images/s of the loop's steps (goal >= 1: the study's default of
+    two 1-thread workers on 2 cores; ``worker_rounds=0`` skips it, as ``quick`` does). Always
+    on the CPU (``device`` must be ``cpu`` or auto).
+    ``crops`` = 0 uses each profile's own training data; ``quick`` uses a tiny network and
+    random crops.
+    """
+    if device not in ("auto", "cpu"):
+        raise ValueError(f"the CPU profiles' benchmark runs on the CPU; got device {device!r}")
+    host = _HostWatch(threads=1)
+    p = _pick(dict(rounds=rounds, steps=steps, warmup=warmup, epoch_repeats=epoch_repeats,
+                   worker_warmup=worker_warmup, worker_steps=worker_steps,
+                   worker_rounds=worker_rounds, crops=crops), _profile_defaults(quick))
+    results: dict[str, Any] = {prof: _profile_run(prof, quick, p) for prof in profiles}
+    host.stop()  # the rest runs in child processes
+    for prof in profiles if p["worker_rounds"] else ():
+        rounds_out = []
+        for r in range(p["worker_rounds"]):
+            order = [("one_2thread", 1, 2), ("two_1thread", 2, 1)]
+            row = {}
+            for name, procs, threads in order if r % 2 == 0 else order[::-1]:
+                row[name] = _side_by_side(prof, quick, p["crops"], procs, threads,
+                                          p["worker_warmup"], p["worker_steps"])
+            rounds_out.append(row)
+        one = statistics.median(r["one_2thread"]["images_per_s"] for r in rounds_out)
+        two = statistics.median(r["two_1thread"]["images_per_s"] for r in rounds_out)
+        results[prof]["workers"] = {"one_2thread_images_per_s": one,
+                                    "two_1thread_images_per_s": two,
+                                    "two_over_one": two / one, "rounds": rounds_out}
+    dev = torch.device("cpu")
+    two_cores = os.cpu_count() == 2
+    goals = []
+    for prof in profiles:
+        res = results[prof]
+        workers = res["workers"]["two_over_one"] if "workers" in res else None
+        goals += [GOALS[f"e2e_over_model_{prof}"].record(res["e2e_over_model"], dev.type, quick),
+                  GOALS[f"two_workers_over_one_{prof}"].record(
+                      workers, dev.type, quick, two_cores, f"{os.cpu_count()} CPUs")]
+    notes = ["Each profile as configured (input side, width, batch, augmentation, optimiser, "
+             "its torch threads), with the training loop's own functions (make_batch, "
+             "train_step, _lr_at, _val_nme, _save_checkpoint; sccnb.train). End-to-end epoch = "
+             "batches_per_epoch x the loop's per-batch median + the per-epoch order, "
+             "validation and checkpoint medians; history.csv's images_per_s covers the "
+             "batches only (loop_over_model).",
+             "breakdown_ms_per_batch: loop_rest = loop step - model step - make_batch (the "
+             "schedule, finite check, .item(), progress bar; within timing noise it can be "
+             "negative); per-epoch costs are spread over the epoch's batches.",
+             "Workers: spawned processes time the loop's per-batch work after a start barrier; "
+             "their images/s are summed. Per-process CPU utilisation is recorded: below 0.8 "
+             "other jobs took the cores."]
+    return _envelope("profiles", dev, quick, {**p, "profiles": list(profiles)}, results,
+                     goals, notes, host)
 
 
 def _inference_round(models: dict[str, torch.nn.Module], p: dict[str, int],
-                     dev: torch.device, reverse: bool) -> dict[str, dict[str, float]]:
-    """One round of every inference measurement for each model (order reversed if asked)."""
+                     dev: torch.device, cfg: TrainConfig, reverse: bool
+                     ) -> dict[str, dict[str, float]]:
+    """One round of every inference measurement for each model (order reversed if asked): fp32
+    always, bf16 where ``cfg`` uses it on this device; the config's memory format throughout.
+    The CUDA-graph latency is measured separately (:func:`_graph_latency`)."""
     out: dict[str, dict[str, float]] = {}
-    size = p["input_size"]
+    size, cl = p["input_size"], cfg.uses_channels_last(dev.type)
     for name in list(models)[::-1] if reverse else list(models):
-        model = models[name].to(memory_format=torch.contiguous_format)
-        row = {"latency_ms": 1e3 * time_forward(model, 1, size, dev, p["repeats"]),
+        model = models[name]
+        row = {"latency_ms": 1e3 * time_forward(model, 1, size, dev, p["repeats"],
+                                                channels_last=cl),
                "throughput": p["batch"] / time_forward(model, p["batch"], size, dev,
-                                                       p["batch_repeats"])}
-        if dev.type == "cuda":
+                                                       p["batch_repeats"], channels_last=cl)}
+        if cfg.uses_bf16(dev.type):
             row["latency_ms_bf16"] = 1e3 * time_forward(model, 1, size, dev, p["repeats"],
-                                                        bf16=True)
-            row["latency_ms_bf16_graph"] = 1e3 * time_forward(
-                model, 1, size, dev, p["repeats"], bf16=True, cuda_graph=True)
+                                                        bf16=True, channels_last=cl)
             row["throughput_bf16"] = p["batch"] / time_forward(
-                model, p["batch"], size, dev, p["batch_repeats"], bf16=True)
+                model, p["batch"], size, dev, p["batch_repeats"], bf16=True, channels_last=cl)
         out[name] = row
     return out
+
+
+def _graph_latency(model: torch.nn.Module, p: dict[str, int], dev: torch.device,
+                   cfg: TrainConfig) -> float | NotAvailable:
+    """Median over rounds of the batch-1 latency (ms) replayed from a CUDA graph, in the
+    config's numerics; "not available" off CUDA (:func:`sccnb.device.cuda_graph_latency`)."""
+    values = []
+    for _ in range(p["rounds"]):
+        seconds = cuda_graph_latency(model, 1, p["input_size"], dev, p["repeats"],
+                                     bf16=cfg.uses_bf16(dev.type),
+                                     channels_last=cfg.uses_channels_last(dev.type))
+        if isinstance(seconds, NotAvailable):
+            return seconds
+        values.append(1e3 * seconds)
+    return statistics.median(values)
 
 
 def bench_inference(device: str = "auto", *, quick: bool = False,
                     input_size: int | None = None, batch: int | None = None,
                     width: int | None = None, depth: int | None = None,
                     rounds: int | None = None, repeats: int | None = None,
-                    batch_repeats: int | None = None) -> dict[str, Any]:
+                    batch_repeats: int | None = None, amp: str = "auto",
+                    channels_last: str = "auto") -> dict[str, Any]:
     """Inference latency and throughput of SCC and the FC baseline, in alternating rounds.
 
     Every number is the median over rounds of :func:`sccnb.efficiency.time_forward`'s median:
-    batch-1 latency and batch-``batch`` throughput in fp32; on CUDA also bf16 (channels_last),
-    bf16 replayed from a CUDA graph, and bf16 throughput.
+    batch-1 latency and batch-``batch`` throughput in fp32; where the numerics use bf16 (by
+    default on CUDA; ``amp="bf16"`` anywhere) also bf16; and the batch-1 latency replayed from
+    a CUDA graph (``latency_ms_bf16_graph``; "not available" off CUDA).
     """
     host = _HostWatch()
     dev = _resolve_device(device)
     p = _pick(dict(input_size=input_size, batch=batch, width=width, depth=depth,
                    rounds=rounds, repeats=repeats, batch_repeats=batch_repeats),
               _inference_defaults(dev.type, quick))
-    models = {h: _model(_config(h, p), dev).eval() for h in ("scc", "fc")}
-    per_round = [_inference_round(models, p, dev, reverse=r % 2 == 1)
+    num = _numerics(amp, channels_last)
+    cfg = _config("scc", p, num)
+    models = {h: _model(_config(h, p, num), dev).eval() for h in ("scc", "fc")}
+    per_round = [_inference_round(models, p, dev, cfg, reverse=r % 2 == 1)
                  for r in range(p["rounds"])]
     results: dict[str, Any] = {}
     for name, model in models.items():
@@ -499,6 +907,13 @@ def bench_inference(device: str = "auto", *, quick: bool = False,
         results[name]["rounds"] = [r[name] for r in per_round]
         results[name]["params_m"] = count_parameters(model) / 1e6
         results[name]["gmacs"] = count_macs(model, p["input_size"]) / 1e9
+    graph_key = "latency_ms_bf16_graph" if cfg.uses_bf16(dev.type) else "latency_ms_graph"
+    for name, model in models.items():
+        graph = _graph_latency(model, p, dev, cfg)
+        if isinstance(graph, NotAvailable):  # one device-wide reason, not one per model
+            _put(results, graph_key, graph)
+            break
+        results[name][graph_key] = graph
     ratios = [r["scc"]["latency_ms"] / r["fc"]["latency_ms"] for r in per_round]
     results["latency_ratio_scc_over_fc"] = statistics.median(ratios)
     results["latency_ratio_rounds"] = ratios
@@ -506,19 +921,22 @@ def bench_inference(device: str = "auto", *, quick: bool = False,
     paper_model = {k: _PAPER_STEP[k] for k in ("input_size", "depth", "width")}
     model_ok, note = _matches(p, paper_model)
     batch_ok, _ = _matches(p, {**paper_model, "batch": 256})
+    default_numerics = cfg.amp == "auto" and cfg.channels_last == "auto"
     goals = [
         GOALS["latency_b1_bf16_graph_ms"].record(scc.get("latency_ms_bf16_graph"), dev.type,
-                                                 quick, model_ok, note),
+                                                 quick, model_ok and default_numerics, note),
         GOALS["throughput_b256_bf16"].record(scc.get("throughput_bf16"), dev.type, quick,
-                                             batch_ok, note),
+                                             batch_ok and default_numerics, note),
         GOALS["cpu_latency_ratio"].record(results["latency_ratio_scc_over_fc"], dev.type, quick,
-                                          model_ok, note),
+                                          model_ok and default_numerics, note),
     ]
-    notes = [f"{note}; {p['rounds']} rounds, "
+    notes = [f"{note}; {_numerics_note(cfg, dev)}; {p['rounds']} rounds, "
              f"{p['repeats']} timed batch-1 runs and {p['batch_repeats']} timed batch-"
              f"{p['batch']} runs per round and model; eval mode, no grad.",
-             "The latency ratio is the median of the per-round ratios."]
-    return _envelope("inference", dev, quick, p, results, goals, notes, host)
+             "The latency ratio is the median of the per-round ratios; the CUDA-graph latency "
+             "is measured after the rounds, one model after the other."]
+    return _envelope("inference", dev, quick, {**p, **_numerics_params(cfg, dev)}, results,
+                     goals, notes, host)
 
 
 def bench_synth(*, quick: bool = False, n: int | None = None, size: int = 256,
@@ -543,7 +961,8 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "training": bench_training,
     "pipeline": bench_pipeline,
     "inference": bench_inference,
-    "synth": lambda device="auto", quick=False: bench_synth(quick=quick),  # CPU work always
+    "synth": lambda device="auto", quick=False, **_: bench_synth(quick=quick),  # CPU always
+    "profiles": lambda device="auto", quick=False, **_: bench_profiles(quick=quick),  # CPU
 }
 
 
@@ -576,9 +995,10 @@ def write_summary(out_dir: str | Path) -> dict[str, Any]:
 
 def run_all(out_dir: str | Path = "results/bench", device: str = "auto", quick: bool = False,
             only: list[str] | None = None, progress: Callable[[str], None] | None = None,
-            ) -> dict[str, Any]:
+            amp: str = "auto", channels_last: str = "auto") -> dict[str, Any]:
     """Run the benchmarks (all, or those named in ``only``), write ``<name>.json`` for each
-    and ``summary.json``; return the summary."""
+    and ``summary.json``; return the summary. ``amp`` and ``channels_last`` (the config
+    fields) set the numerics of the model benchmarks (training, pipeline, inference)."""
     names = list(BENCHMARKS) if not only else list(dict.fromkeys(only))
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:
@@ -587,7 +1007,8 @@ def run_all(out_dir: str | Path = "results/bench", device: str = "auto", quick: 
     for name in names:
         if progress:
             progress(name)
-        write_json(out / f"{name}.json", BENCHMARKS[name](device=device, quick=quick))
+        write_json(out / f"{name}.json", BENCHMARKS[name](
+            device=device, quick=quick, **_numerics(amp, channels_last)))
     return write_summary(out)
 
 
@@ -595,8 +1016,9 @@ def run_all(out_dir: str | Path = "results/bench", device: str = "auto", quick: 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Measure training throughput (SCC vs FC), data-pipeline overhead and the paper "
-        "recipe's projected wall time, inference latency/throughput and SynthFace generation "
-        "speed; write results/bench/<name>.json and summary.json. Numbers are measured, "
+        "recipe's projected wall time, inference latency/throughput, SynthFace generation "
+        "speed and the CPU profiles' training speed at their own scale; write "
+        "results/bench/<name>.json and summary.json. Numbers are measured, "
         "never asserted: a missed goal is reported, not an error.")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--out", default="results/bench", help="output folder")
@@ -606,6 +1028,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (default 0 = torch's default, all cores)")
+    parser.add_argument("--amp", default="auto", choices=AMP_CHOICES,
+                        help="precision of the model benchmarks: auto = bf16 autocast on "
+                        "CUDA, fp32 elsewhere; bf16 or off on any device")
+    parser.add_argument("--channels-last", default="auto", choices=CHANNELS_LAST_CHOICES,
+                        help="memory format: auto = channels_last on CUDA only")
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -620,7 +1047,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     summary = run_all(args.out, args.device, args.quick, args.only,
-                      progress=lambda name: print(f"bench {name} ...", flush=True))
+                      progress=lambda name: print(f"bench {name} ...", flush=True),
+                      amp=args.amp, channels_last=args.channels_last)
     print(f"wrote {args.out}/ ({', '.join(summary['benchmarks'])}, summary.json)")
     _print_summary(summary)
     return 0

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from contextlib import nullcontext
 
 import numpy as np
 import torch
 
+from .device import NotAvailable, cuda_graph_latency, median_seconds
 from .layouts import get_layout
 from .model import build_model
 
@@ -50,51 +49,32 @@ def count_macs(model: torch.nn.Module, input_size: int) -> float:
     return counter.get_total_flops() / 2
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_forward(model: torch.nn.Module, batch: int, input_size: int, device: torch.device,
                  repeats: int = 20, warmup: int = 3, bf16: bool = False,
-                 cuda_graph: bool = False) -> float:
-    """Median seconds of one forward pass of ``batch`` images."""
-    model = model.to(device).eval()
-    x = torch.randn(batch, 3, input_size, input_size, device=device)
-    if bf16:
-        model = model.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+                 cuda_graph: bool = False, channels_last: bool | None = None) -> float:
+    """Median seconds of one forward pass of ``batch`` images (eval mode, no grad), on any
+    device: bf16 autocast when ``bf16``, channels_last (None = as ``bf16``). ``cuda_graph``
+    replays the pass from a CUDA graph (:func:`sccnb.device.cuda_graph_latency`), which only a
+    CUDA device can do: asked for elsewhere it is a ``ValueError`` saying so (that function
+    itself returns a "not available" result instead)."""
+    if cuda_graph:
+        seconds = cuda_graph_latency(model, batch, input_size, device, repeats, warmup,
+                                     bf16=bf16, channels_last=channels_last)
+        if isinstance(seconds, NotAvailable):
+            raise ValueError(str(seconds))
+        return seconds
+    channels_last = bf16 if channels_last is None else channels_last
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device).eval().to(memory_format=fmt)
+    x = torch.randn(batch, 3, input_size, input_size, device=device).contiguous(
+        memory_format=fmt)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext())
 
     def step() -> None:
         with torch.no_grad(), autocast:
             model(x)
 
-    if cuda_graph:
-        if device.type != "cuda":
-            raise ValueError("CUDA graphs need a CUDA device")
-        stream = torch.cuda.Stream(device)
-        stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(stream):
-            for _ in range(warmup):
-                step()
-        torch.cuda.current_stream(device).wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            step()
-        run = graph.replay
-    else:
-        run = step
-    for _ in range(warmup):
-        run()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_seconds(step, device, repeats, warmup)
 
 
 def stand_in_shapes(num_points: int, seed: int = 0) -> np.ndarray:

@@ -21,6 +21,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def pytest_runtest_setup(item):
+    """Tests marked ``cuda`` run only where torch sees a CUDA device (``make device-check`` runs
+    them on a GPU with ``pytest -m cuda``); elsewhere they skip and say why."""
+    if item.get_closest_marker("cuda") is None:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device (torch sees none); its CPU twin runs in the suite and "
+                    "`make device-check` runs this on a GPU")
+
+
 @pytest.fixture(autouse=True)
 def _torch_threads():
     """Keep tests deterministic and light on a 2-core machine."""

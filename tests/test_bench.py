@@ -12,7 +12,7 @@ import torch
 
 from sccnb.bench import BENCHMARKS, GOALS, Goal, _interleaved, project_wall_time, run_all
 
-NAMES = ("training", "pipeline", "inference", "synth")
+NAMES = ("training", "pipeline", "inference", "synth", "profiles")
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def quick_dir(tmp_path_factory) -> Path:
     # one thread: two threads fighting other jobs for two cores can be many times slower
     cmd = [sys.executable, "-m", "sccnb", "bench", "--quick", "--device", "cpu", "--out",
            str(out), "--threads", "1"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "applicable goals met" in proc.stdout
     return out
@@ -58,7 +58,11 @@ def test_every_file_has_the_common_record(quick_dir):
 
 def test_measured_numbers_are_positive_and_finite(quick_dir):
     for name in NAMES:
-        values = list(_numbers(_load(quick_dir, name)["results"]))
+        results = _load(quick_dir, name)["results"]
+        if name == "profiles":  # the breakdown's remainder is a difference: it may be < 0
+            results = {p: {k: v for k, v in r.items() if not k.startswith("breakdown")}
+                       for p, r in results.items()}
+        values = list(_numbers(results))
         assert values, name
         assert all(math.isfinite(v) and v > 0 for v in values), (name, values)
 
@@ -79,7 +83,49 @@ def test_derived_numbers_follow_from_the_measured_ones(quick_dir):
 
     inf = _load(quick_dir, "inference")["results"]
     assert len(inf["latency_ratio_rounds"]) == len(inf["scc"]["rounds"])
-    assert "latency_ms_bf16_graph" not in inf["scc"]  # CUDA-only numbers are not faked on CPU
+    assert "latency_ms_bf16" not in inf["scc"]  # fp32 on a CPU unless amp says bf16
+    # CUDA-only numbers are not faked on CPU: the record says why they are missing
+    assert "latency_ms_graph" not in inf["scc"]
+    assert inf["not_available"]["latency_ms_graph"]["available"] is False
+
+
+def test_profiles_at_their_own_scale_follow_from_the_measured_steps(quick_dir):
+    rec = _load(quick_dir, "profiles")
+    assert set(rec["results"]) == {"cpu", "real300w_cpu"} == set(rec["params"]["profiles"])
+    for name, r in rec["results"].items():
+        med = {k: v["median_s"] for k, v in r["steps"].items()}
+        bpe, batch = r["batches_per_epoch"], r["config"]["batch"]
+        assert r["epoch_s"]["model_only"] == pytest.approx(bpe * med["model_step"])
+        assert r["epoch_s"]["end_to_end"] == pytest.approx(
+            bpe * med["loop_step"] + sum(r["per_epoch_s"].values()))
+        assert r["e2e_over_model"] == pytest.approx(
+            r["epoch_s"]["model_only"] / r["epoch_s"]["end_to_end"])
+        assert r["images_per_s"]["end_to_end"] == pytest.approx(
+            bpe * batch / r["epoch_s"]["end_to_end"])
+        # the breakdown adds up to the end-to-end epoch
+        assert sum(r["breakdown_share_of_e2e"].values()) == pytest.approx(1.0)
+        assert r["threads"] == 1 and r["data"] == "random crops"  # quick: a tiny network
+        assert "workers" not in r  # quick mode skips the spawned processes
+    goals = {g["name"]: g for g in rec["goals"]}
+    assert goals["e2e_over_model_cpu"]["value"] == rec["results"]["cpu"]["e2e_over_model"]
+    assert goals["two_workers_over_one_cpu"]["value"] is None
+
+
+@pytest.mark.slow
+def test_two_one_thread_workers_against_one_two_thread_worker():
+    """The spawned-process comparison of the profiles benchmark, at quick size, one round."""
+    from sccnb.bench import bench_profiles
+
+    rec = bench_profiles(quick=True, profiles=("real300w_cpu",), worker_rounds=1)
+    workers = rec["results"]["real300w_cpu"]["workers"]
+    (row,) = workers["rounds"]
+    assert len(row["two_1thread"]["cpu_utilisation"]) == 2
+    assert len(row["one_2thread"]["cpu_utilisation"]) == 1
+    assert workers["two_over_one"] == pytest.approx(
+        workers["two_1thread_images_per_s"] / workers["one_2thread_images_per_s"])
+    assert workers["two_1thread_images_per_s"] > 0 and workers["one_2thread_images_per_s"] > 0
+    (goal,) = [g for g in rec["goals"] if g["name"] == "two_workers_over_one_real300w_cpu"]
+    assert goal["value"] == workers["two_over_one"]
 
 
 def test_goal_verdicts_agree_with_the_numbers_written(quick_dir):
