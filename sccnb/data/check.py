@@ -416,7 +416,10 @@ def probe_files(dataset: str, root: str | Path) -> None:
 
     if dataset not in ("cofw", "cofw68"):
         return
-    for mat in (p for p in dataset_files(dataset, root)[1] if p.suffix == ".mat"):
+    for _, path, _, _ in dataset_files(dataset, root)[1]:  # (relative, absolute, size, mtime)
+        mat = Path(path)
+        if mat.suffix != ".mat":
+            continue
         try:
             if h5py.is_hdf5(mat):
                 with h5py.File(mat, "r"):
