@@ -2,3 +2,15 @@
 Alignment" (Zhu et al., ECCV 2020)."""
 
 __version__ = "0.1.0"
+
+__all__ = ["load_model"]
+
+
+def load_model(name, device: str = "cpu", detector: str = "dlib-hog"):
+    """A model ready to apply to photos: a shipped model's name (``"real300w-scc"``,
+    ``"real300w-fc"``; :data:`sccnb.zoo.SHIPPED`) or any run (id, folder, weights file).
+    ``load_model(name)(photo)`` returns one dict per face found; see
+    :class:`sccnb.zoo.Landmarker`."""
+    from .zoo import load_model as _load
+
+    return _load(name, device, detector)

@@ -23,6 +23,8 @@ COMMANDS = {
     "runs": ("sccnb.study.plan", "train (or load) every run the tables and figures need"),
     "eval": ("sccnb.evaluate", "evaluate a stored run on its test splits and print the summary"),
     "predict": ("sccnb.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
+    "detect": ("sccnb.detect", "face detector: `detect calibrate RUN` (its boxes -> the run's "
+               "training boxes), `detect rate --data FORMAT PATH`"),
     "efficiency": ("sccnb.efficiency", "parameters, multiply-adds and latency (Table 4)"),
     "synth": ("sccnb.data.synth.cli", "generate the SynthFace dataset in the real file layouts"),
     "readme": ("sccnb.readme", "regenerate README.md's results block from results/ (--check)"),

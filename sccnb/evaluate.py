@@ -178,7 +178,17 @@ def evaluate_run(run: Run, cfg, *, data=None, device: torch.device | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="run id (under results/runs) or a run folder")
+    parser.add_argument("run", help="run id (under results/runs) or a run folder; with --data "
+                        "also a shipped model's name (real300w-scc, real300w-fc)")
+    parser.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), default=None,
+                        help="evaluate on your own annotated faces instead: 300w FOLDER (.pts + "
+                        "images), wflw LIST (or a WFLW root), cofw FILE.mat (sccnb.evalfolder)")
+    parser.add_argument("--boxes", default="protocol", choices=("protocol", "detector", "both"),
+                        help="with --data: crop on the protocol's boxes, on the detector's "
+                        "(calibrated to the run's training boxes), or both")
+    parser.add_argument("--detector", default="dlib-hog", help="with --data --boxes detector")
+    parser.add_argument("--out", default=None, help="with --data: output folder (default "
+                        "results/eval/<run>_<format>_<folder>)")
     parser.add_argument("--test-dataset", default=None, choices=sorted(DATASETS),
                         help="evaluate on another dataset of the same data root (e.g. cofw68 "
                         "for a 300w run)")
@@ -187,6 +197,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data is not None:  # a user's folder: sccnb.evalfolder
+        from .evalfolder import run_folder
+        from .zoo import resolve_run
+
+        return run_folder(args, resolve_run(args.run, args.runs_root))
     from .errors import ConfigError, NotFound, resolve_device
     from .runs import check_checkpoint
 

