@@ -10,6 +10,8 @@
 #   make clean-runs            forget the profile's stored runs (retrain on the next make)
 #   make lab                   JupyterLab with the package importable
 #   make bench                 benchmarks into results/bench/
+#   make device-check          a GPU session's ten-minute check: CUDA tests, GPU benchmarks,
+#                              real faces at 256² (smoke size on a CPU; README, Device check)
 #
 # Variables: PROFILE (smoke | cpu | gpu | paper; default gpu when CUDA is available, else cpu),
 # DATA_ROOT (default: SynthFace generated into .cache/ on first use), SEEDS (comma-separated;
@@ -25,7 +27,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 # The profile is looked up only when a results target is asked for (it imports torch).
-NO_PROFILE_GOALS := setup test lab bench help clean-smoke clean-cache predict-samples \
+NO_PROFILE_GOALS := setup test lab bench device-check help clean-smoke clean-cache predict-samples \
 	eval-heldout detector-rate
 ifeq ($(origin PROFILE), undefined)
 ifneq ($(filter-out $(NO_PROFILE_GOALS),$(or $(MAKECMDGOALS),help)),)
@@ -71,6 +73,21 @@ lab:
 
 bench:
 	$(PY) -m sccnb bench --out results/bench
+
+# The device check (sccnb/device_check.py): on a GPU the tests marked cuda, the GPU benchmarks
+# into results/bench/gpu/ and the real300w profile at 256² (its 300 epochs reduced to
+# DEVICE_EPOCHS) into results/real300w/, in about ten minutes; on a CPU the same steps at smoke
+# size into results/smoke/. DEVICE_DATA: 300w_mini (the git-ignored copy .data/300w_mini when
+# present, as on the device machine); DEVICE_SIZE: auto | full | smoke; DEVICE_RESULTS: where
+# it writes (default: as above).
+DEVICE_DATA ?= $(if $(wildcard .data/300w_mini),.data/300w_mini,../shared/data/300w_mini)
+DEVICE_SIZE ?= auto
+DEVICE_RESULTS ?=
+DEVICE_EPOCHS ?= 30
+.PHONY: device-check
+device-check:
+	$(PY) -m sccnb device-check --size $(DEVICE_SIZE) --data-root '$(DEVICE_DATA)' \
+		--epochs $(DEVICE_EPOCHS) --results '$(DEVICE_RESULTS)'
 
 ## results ------------------------------------------------------------------------------------
 $(TABLES) $(FIGURES) $(EXECUTED):

@@ -29,6 +29,8 @@ COMMANDS = {
     "synth": ("sccnb.data.synth.cli", "generate the SynthFace dataset in the real file layouts"),
     "readme": ("sccnb.readme", "regenerate README.md's results block from results/ (--check)"),
     "bench": ("sccnb.bench", "benchmarks: training/inference throughput, data pipeline"),
+    "device-check": ("sccnb.device_check",
+                     "the GPU session's ten-minute check (smoke size on a CPU)"),
     "data": ("sccnb.data.check", "validate a downloaded dataset folder: `data check FORMAT PATH`"),
 }
 
