@@ -47,8 +47,11 @@ TABLES := $(RESULTS)/tables
 FIGURES := $(RESULTS)/figures
 EXECUTED := $(RESULTS)/notebooks
 SRC := $(shell find sccnb -name '*.py' -o -name '*.npz' 2>/dev/null)
+# Paths stay as given (relative ones are relative to the repository, where the notebooks resolve
+# them), so executed notebooks carry no machine's absolute paths; interactive False: text
+# progress bars and static figures, since no browser is attached.
 STUDY_PARAMS := -p profile $(PROFILE) -p data_root '$(DATA_ROOT)' -y 'seeds: [$(SEEDS)]' \
-	-p workers $(WORKERS) -p out_dir $(abspath $(RESULTS))
+	-p workers $(WORKERS) -p out_dir $(RESULTS) -p interactive False
 # papermill writes the executed copy next to the results; a failing cell fails make.
 PAPERMILL = $(PY) -m papermill --cwd notebooks -k python3 --no-progress-bar --log-output
 
@@ -121,7 +124,7 @@ $(eval $(call notebook,$(EXECUTED)/00_tour.ipynb,00_tour.ipynb,))
 # Table 4 trains nothing: it measures the paper-sized models on this machine.
 $(TABLES)/table4.csv: notebooks/table4_efficiency.ipynb $(SRC) | $(EXECUTED) $(TABLES)
 	$(PAPERMILL) $< $(EXECUTED)/table4_efficiency.ipynb -p profile $(PROFILE) \
-		-p out_dir $(abspath $(RESULTS)) $(if $(filter smoke,$(PROFILE)),-p input_size 64 -p repeats 2,)
+		-p out_dir $(RESULTS) $(if $(filter smoke,$(PROFILE)),-p input_size 64 -p repeats 2,)
 
 table1: $(TABLES)/table1.csv
 table2: $(TABLES)/table2.csv
@@ -145,7 +148,7 @@ REAL := results/$(REAL_PROFILE)
 $(REAL)/tables/table3_real300w.csv: notebooks/table3_real300w.ipynb $(SRC)
 	mkdir -p $(REAL)/notebooks
 	$(PAPERMILL) $< $(REAL)/notebooks/table3_real300w.ipynb -p profile $(REAL_PROFILE) \
-		-p out_dir $(abspath $(REAL)) -y 'seeds: [$(SEEDS)]' -p workers $(WORKERS)
+		-p out_dir $(REAL) -y 'seeds: [$(SEEDS)]' -p workers $(WORKERS) -p interactive False
 real300w: $(REAL)/tables/table3_real300w.csv
 
 # The shipped real-faces SCC model (sccnb.zoo: committed half-precision weights, nothing to
