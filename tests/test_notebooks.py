@@ -4,9 +4,13 @@ column equal to the one data module of paper numbers."""
 
 from __future__ import annotations
 
+import ast
 import json
+import logging
 import math
 import os
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -34,12 +38,90 @@ def test_notebooks_are_committed_without_outputs_and_have_a_parameters_cell(path
             assert ":" in line and "=" in line, f"{path.name}: untyped parameter {line!r}"
 
 
+def _declared_parameters(path: Path) -> dict[str, tuple[str, object, str]]:
+    """The parameters cell as Python reads it: name -> (type, default, comment)."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    lines = cell.source.splitlines()
+    out = {}
+    for node in ast.parse(cell.source).body:
+        assert isinstance(node, ast.AnnAssign), f"{path.name}: {ast.unparse(node)!r}"
+        comment = lines[node.lineno - 1].partition("#")[2].strip()
+        out[node.target.id] = (node.annotation.id, ast.literal_eval(node.value), comment)
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_parses_every_parameter(path, caplog):
+    """`papermill --help-notebook` lists every parameter with its type, default and comment:
+    no line is skipped with "Unable to parse line" (a comment holding '=' is)."""
+    import papermill as pm
+
+    with caplog.at_level(logging.WARNING, logger="papermill"):
+        inferred = pm.inspect_notebook(str(path))
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    declared = _declared_parameters(path)
+    assert list(inferred) == list(declared)
+    for name, (type_name, default, comment) in declared.items():
+        p = inferred[name]
+        assert (p["inferred_type_name"], ast.literal_eval(p["default"]), p["help"]) == (
+            type_name, default, comment), name
+
+
+def _make_papermill_calls(*goals: str) -> list[list[str]]:
+    """The papermill command lines `make` would run for ``goals`` (a dry run, all targets)."""
+    proc = subprocess.run(["make", "-n", "-B", *goals], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)
+    lines = proc.stdout.replace("\\\n", " ").splitlines()
+    return [shlex.split(line) for line in lines if " -m papermill " in line]
+
+
+def test_makefile_passes_only_declared_parameters_with_repository_relative_paths(tmp_path,
+                                                                                caplog):
+    """Every notebook `make` runs knows every parameter `make` passes (papermill warns "Passed
+    unknown parameter" otherwise), gets ``out_dir`` relative to the repository and
+    ``interactive`` False (text bars, static figures)."""
+    import papermill as pm
+    import yaml
+    from papermill.cli import _resolve_type
+
+    calls = _make_papermill_calls("reproduce-tables", "real300w", "PROFILE=smoke")
+    seen = set()
+    for args in calls:
+        notebook, executed = [a for a in args if a.endswith(".ipynb")]
+        seen.add(Path(notebook).name)
+        params, i = {}, args.index(executed) + 1
+        while i < len(args):
+            if args[i] == "-p":
+                params[args[i + 1]] = _resolve_type(args[i + 2])
+                i += 3
+            elif args[i] == "-y":
+                params.update(yaml.safe_load(args[i + 1]))
+                i += 2
+            else:
+                i += 1
+        declared = _declared_parameters(REPO / notebook)
+        assert set(params) <= set(declared), (notebook, set(params) - set(declared))
+        assert params["out_dir"] in ("results/smoke", "results/real300w_cpu"), notebook
+        if "interactive" in declared:
+            assert params["interactive"] is False, notebook
+        with caplog.at_level(logging.WARNING, logger="papermill"):
+            pm.execute_notebook(str(REPO / notebook), str(tmp_path / "prepared.ipynb"),
+                                parameters=params,
+                                prepare_only=True, kernel_name="python3", progress_bar=False)
+        assert not caplog.records, [r.getMessage() for r in caplog.records]
+    makefile = (REPO / "Makefile").read_text()
+    assert seen == {p.name for p in NOTEBOOKS if p.name in makefile} and len(seen) >= 12
+
+
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory) -> Path:
     """`make reproduce-tables PROFILE=smoke` into a temporary results folder."""
     tmp = tmp_path_factory.mktemp("smoke")
     env = {**os.environ, "SCCNB_RUNS": str(tmp / "runs"), "SCCNB_CACHE": str(tmp / "cache")}
-    proc = subprocess.run(["make", "reproduce-tables", "PROFILE=smoke", f"RESULTS={tmp / 'out'}"],
+    # a relative RESULTS, as make's default is: the notebooks resolve it against the repository
+    results = os.path.relpath(tmp / "out", REPO)
+    proc = subprocess.run(["make", "reproduce-tables", "PROFILE=smoke", f"RESULTS={results}"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return tmp / "out"
@@ -78,6 +160,44 @@ def test_every_table_and_figure_was_written(smoke_results):
         assert meta["provenance"]["commit"] and meta["provenance"]["device"]
     executed = nbformat.read(smoke_results / "notebooks" / "table5_components.ipynb", 4)
     assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+
+
+def _outputs(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            yield cell, output
+
+
+def test_executed_notebooks_hold_no_absolute_paths(smoke_results):
+    """make passed a repository-relative RESULTS: neither the repository's absolute path nor
+    the absolute results folder appears in an executed notebook or a table."""
+    files = [*(smoke_results / "notebooks").glob("*.ipynb"),
+             *(smoke_results / "tables").glob("*.*")]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text()
+        for absolute in (REPO, REPO.parent / "shared", smoke_results.resolve()):
+            # (?<!\.): the relative form, ../../tmp/..., holds the absolute one's characters
+            found = re.search(r"(?<!\.)" + re.escape(str(absolute)), text)
+            assert not found, f"{path.name} holds {absolute}"
+    meta = nbformat.read(smoke_results / "notebooks" / "00_tour.ipynb", 4).metadata.papermill
+    assert not Path(meta["parameters"]["out_dir"]).is_absolute()
+
+
+def test_executed_notebooks_have_text_bars_and_static_figures(smoke_results):
+    """Under make no widget is drawn (papermill has no browser): no widget views, no tqdm
+    warning; the tour's two explorers each drew their default view as a static image."""
+    for path in (smoke_results / "notebooks").glob("*.ipynb"):
+        for _, output in _outputs(path):
+            assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {})
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            assert "IProgress" not in text and "TqdmExperimentalWarning" not in text
+    tour_nb = smoke_results / "notebooks" / "00_tour.ipynb"
+    for call in ("tour.explore_graph(", "tour.explore_predictions("):
+        images = [o for c, o in _outputs(tour_nb) if call in c.source
+                  and "image/png" in o.get("data", {})]
+        assert len(images) == 1, call
 
 
 def test_table1_rows_and_paper_column(smoke_results):
