@@ -5,6 +5,7 @@
 #   make reproduce-tables      every table and figure into results/$(PROFILE)/
 #   make table1 ... table8, make figures, make tour
 #   make real300w, make predict-samples   real 300-W faces (../shared/data), and real photos
+#   make resolution            what the study can detect: seed noise, image noise, MDE vs seeds
 #   make eval-heldout, make detector-rate  the shipped model on its held-out faces (eval --data,
 #                              protocol and detector boxes); the face detector's rate on 300w_mini
 #   make clean-runs            forget the profile's stored runs (retrain on the next make)
@@ -56,7 +57,7 @@ STUDY_PARAMS := -p profile $(PROFILE) -p data_root '$(DATA_ROOT)' -y 'seeds: [$(
 PAPERMILL = $(PY) -m papermill --cwd notebooks -k python3 --no-progress-bar --log-output
 
 .PHONY: help setup test lab bench reproduce-tables runs table1 table2 table3 table4 table5 \
-	table6 table7 table8 figures fig1 fig6 tour real300w predict-samples eval-heldout \
+	table6 table7 table8 figures fig1 fig6 tour real300w resolution predict-samples eval-heldout \
 	detector-rate clean-smoke clean-runs clean-cache
 
 help:
@@ -145,11 +146,29 @@ reproduce-tables: table1 table2 table3 table4 table5 table6 table7 table8 figure
 # (REAL_PROFILE: real300w = the paper's recipe on a GPU, real300w_cpu = 2 CPU cores).
 REAL_PROFILE ?= $(if $(filter gpu,$(PROFILE)),real300w,real300w_cpu)
 REAL := results/$(REAL_PROFILE)
-$(REAL)/tables/table3_real300w.csv: notebooks/table3_real300w.ipynb $(SRC)
+# The runs first (sccnb.study.real300w.EVIDENCE: 3 seeds per arm of each claim, most wanted
+# first, resumable, one progress bar with an ETA; REAL_ONLY=scc_vs_fc,loss,... trains a part);
+# the notebook then renders whatever is in the store and lists what is not.
+REAL_ONLY ?=
+$(REAL)/.runs: $(SRC)
+	mkdir -p $(REAL)
+	$(PY) -m sccnb runs --profile $(REAL_PROFILE) --workers $(WORKERS) \
+		$(if $(REAL_ONLY),--only $(REAL_ONLY),)
+	touch $@
+$(REAL)/tables/table3_real300w.csv: notebooks/table3_real300w.ipynb $(SRC) $(REAL)/.runs
 	mkdir -p $(REAL)/notebooks
 	$(PAPERMILL) $< $(REAL)/notebooks/table3_real300w.ipynb -p profile $(REAL_PROFILE) \
-		-p out_dir $(REAL) -y 'seeds: [$(SEEDS)]' -p workers $(WORKERS) -p interactive False
+		-p out_dir $(REAL) -p workers $(WORKERS) -p missing skip -p interactive False
 real300w: $(REAL)/tables/table3_real300w.csv
+
+# What the setup can resolve: the seed and image noise of the stored runs and the minimum
+# detectable effect against the number of seeds (trains nothing).
+RESOLUTION := results/resolution
+$(RESOLUTION)/tables/resolution.csv: notebooks/resolution.ipynb $(SRC)
+	mkdir -p $(RESOLUTION)/notebooks
+	$(PAPERMILL) $< $(RESOLUTION)/notebooks/resolution.ipynb -p real_profile $(REAL_PROFILE) \
+		-p out_dir $(RESOLUTION) -p interactive False
+resolution: $(RESOLUTION)/tables/resolution.csv
 
 # The shipped real-faces SCC model (sccnb.zoo: committed half-precision weights, nothing to
 # train) on every photo of ../shared/data/samples, the faces found by the detector

@@ -253,7 +253,7 @@ def plan(results: Path, size: str, data_root: Path, epochs: int = DEFAULT_EPOCHS
            "-k", "python3", "--no-progress-bar", "--log-output",
            "-p", "profile", "real300w", "-p", "data_root", str(data_root.resolve()),
            "-p", "out_dir", str(real.resolve()), "-y", f"overrides: {json.dumps(overrides)}",
-           "-p", "interactive", "False"]
+           "-p", "missing", "skip", "-p", "interactive", "False"]
     runs.append(StepRun(step, None if skip else cmd, check / "real300w_table.log",
                         lambda: _table_result(real), env, skip, limit(step),
                         dirs=(real / "notebooks",), ready=lambda: _train_ready(record)))

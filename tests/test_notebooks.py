@@ -85,7 +85,7 @@ def test_makefile_passes_only_declared_parameters_with_repository_relative_paths
     import yaml
     from papermill.cli import _resolve_type
 
-    calls = _make_papermill_calls("reproduce-tables", "real300w", "PROFILE=smoke")
+    calls = _make_papermill_calls("reproduce-tables", "real300w", "resolution", "PROFILE=smoke")
     seen = set()
     for args in calls:
         notebook, executed = [a for a in args if a.endswith(".ipynb")]
@@ -102,7 +102,8 @@ def test_makefile_passes_only_declared_parameters_with_repository_relative_paths
                 i += 1
         declared = _declared_parameters(REPO / notebook)
         assert set(params) <= set(declared), (notebook, set(params) - set(declared))
-        assert params["out_dir"] in ("results/smoke", "results/real300w_cpu"), notebook
+        assert params["out_dir"] in ("results/smoke", "results/real300w_cpu",
+                                     "results/resolution"), notebook
         if "interactive" in declared:
             assert params["interactive"] is False, notebook
         with caplog.at_level(logging.WARNING, logger="papermill"):
