@@ -40,6 +40,10 @@ def test_scc_vs_fc_claim_uses_three_seeds_per_arm(study):
     table = pd.read_csv(t / "table3_real300w.csv").set_index("method")
     assert table.loc["SCC (full model)", "seeds"] == 3
     assert table.loc["FC baseline (Soft Wing)", "converged"].endswith("/3")
+    pytest.importorskip("dlib", reason="the optional face detector (pip install -e .[detect])")
+    detected, faces = map(int, table.loc["SCC (full model)", "detected"].split("/"))
+    assert faces == 219 and detected > 0.9 * faces
+    assert np.isfinite(table.loc["SCC (full model)", "NME_detector_boxes"])
     (row,) = pd.read_csv(t / "table3_real300w_claims.csv").to_dict("records")
     assert row["seeds"] == "3/3"
     assert row["ci95_low"] < row["ours_delta"] < row["ci95_high"] and row["mde"] > 0
