@@ -13,7 +13,8 @@ things have no CPU twin:
 
 On a device that cannot do them they return :class:`NotAvailable` (what, and why) instead of
 raising, so a benchmark or the device check records "not available on this device" and goes on;
-callers test ``isinstance(result, NotAvailable)``. :func:`device_report` describes the device (and what it lacks) for the records.
+callers test ``isinstance(result, NotAvailable)``. :func:`device_report` describes the device
+(and what it lacks) for the records.
 """
 
 from __future__ import annotations

@@ -60,8 +60,8 @@ def test_measured_numbers_are_positive_and_finite(quick_dir):
     for name in NAMES:
         results = _load(quick_dir, name)["results"]
         if name == "profiles":  # the breakdown's remainder is a difference: it may be < 0
-            results = {p: {k: v for k, v in r.items() if not k.startswith("breakdown")}
-                       for p, r in results.items()}
+            results = [{k: v for k, v in h.items() if not k.startswith("breakdown")}
+                       for r in results.values() for h in r["heads"].values()]
         values = list(_numbers(results))
         assert values, name
         assert all(math.isfinite(v) and v > 0 for v in values), (name, values)
@@ -89,23 +89,33 @@ def test_derived_numbers_follow_from_the_measured_ones(quick_dir):
     assert inf["not_available"]["latency_ms_graph"]["available"] is False
 
 
+def _check_profile_head(r: dict) -> None:
+    """One profile and head of profiles.json: the derived numbers follow from the measured."""
+    med = {k: v["median_s"] for k, v in r["steps"].items()}
+    bpe, batch = r["batches_per_epoch"], r["config"]["batch"]
+    assert r["epoch_s"]["model_only"] == pytest.approx(bpe * med["model_step"])
+    assert r["epoch_s"]["end_to_end"] == pytest.approx(
+        bpe * med["loop_step"] + sum(r["per_epoch_s"].values()))
+    assert r["e2e_over_model"] == pytest.approx(
+        r["epoch_s"]["model_only"] / r["epoch_s"]["end_to_end"])
+    assert r["images_per_s"]["end_to_end"] == pytest.approx(
+        bpe * batch / r["epoch_s"]["end_to_end"])
+    # the breakdown adds up to the end-to-end epoch
+    assert sum(r["breakdown_share_of_e2e"].values()) == pytest.approx(1.0)
+    assert r["threads"] == 1 and r["data"] == "random crops"  # quick: a tiny network
+
+
 def test_profiles_at_their_own_scale_follow_from_the_measured_steps(quick_dir):
     rec = _load(quick_dir, "profiles")
     assert set(rec["results"]) == {"cpu", "real300w_cpu"} == set(rec["params"]["profiles"])
-    for name, r in rec["results"].items():
-        med = {k: v["median_s"] for k, v in r["steps"].items()}
-        bpe, batch = r["batches_per_epoch"], r["config"]["batch"]
-        assert r["epoch_s"]["model_only"] == pytest.approx(bpe * med["model_step"])
-        assert r["epoch_s"]["end_to_end"] == pytest.approx(
-            bpe * med["loop_step"] + sum(r["per_epoch_s"].values()))
-        assert r["e2e_over_model"] == pytest.approx(
-            r["epoch_s"]["model_only"] / r["epoch_s"]["end_to_end"])
-        assert r["images_per_s"]["end_to_end"] == pytest.approx(
-            bpe * batch / r["epoch_s"]["end_to_end"])
-        # the breakdown adds up to the end-to-end epoch
-        assert sum(r["breakdown_share_of_e2e"].values()) == pytest.approx(1.0)
-        assert r["threads"] == 1 and r["data"] == "random crops"  # quick: a tiny network
-        assert "workers" not in r  # quick mode skips the spawned processes
+    for prof in rec["results"].values():
+        assert set(prof["heads"]) == {"scc", "fc"}
+        for head, r in prof["heads"].items():
+            assert r["config"]["head"] == head
+            _check_profile_head(r)
+        # the profile's ratio is its worse head's
+        assert prof["e2e_over_model"] == min(h["e2e_over_model"] for h in prof["heads"].values())
+        assert "workers" not in prof  # quick mode skips the spawned processes
     goals = {g["name"]: g for g in rec["goals"]}
     assert goals["e2e_over_model_cpu"]["value"] == rec["results"]["cpu"]["e2e_over_model"]
     assert goals["two_workers_over_one_cpu"]["value"] is None

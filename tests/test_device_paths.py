@@ -172,6 +172,7 @@ def test_benchmarks_run_the_config_numerics(device):
     the GPU's path there; CUDA-only numbers are a number on CUDA, a reason elsewhere."""
     tr = bench_training(device, quick=True, amp="bf16", channels_last="true")
     assert tr["params"]["bf16_used"] and tr["params"]["channels_last_used"]
+    assert "amp=bf16" in tr["goals"][0]["status"]  # the goals assume the default numerics
     assert all(np.isfinite(tr["results"][h]["images_per_s"]) for h in ("scc", "fc"))
     inf = bench_inference(device, quick=True, amp="bf16", channels_last="true")
     scc = inf["results"]["scc"]
