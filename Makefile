@@ -83,15 +83,17 @@ bench:
 # DEVICE_EPOCHS) into results/real300w/, in about ten minutes; on a CPU the same steps at smoke
 # size into results/smoke/. DEVICE_DATA: 300w_mini (the git-ignored copy .data/300w_mini when
 # present, as on the device machine); DEVICE_SIZE: auto | full | smoke; DEVICE_RESULTS: where
-# it writes (default: as above).
+# it writes (default: as above); DEVICE_ARCHIVE: also one .tar.gz of it all, checkpoints left
+# out (a device machine returns few files). There, its own Python: make device-check PY=python3
 DEVICE_DATA ?= $(if $(wildcard .data/300w_mini),.data/300w_mini,../shared/data/300w_mini)
 DEVICE_SIZE ?= auto
 DEVICE_RESULTS ?=
-DEVICE_EPOCHS ?= 30
+DEVICE_EPOCHS ?= 20
+DEVICE_ARCHIVE ?=
 .PHONY: device-check
 device-check:
 	$(PY) -m sccnb device-check --size $(DEVICE_SIZE) --data-root '$(DEVICE_DATA)' \
-		--epochs $(DEVICE_EPOCHS) --results '$(DEVICE_RESULTS)'
+		--epochs $(DEVICE_EPOCHS) --results '$(DEVICE_RESULTS)' --archive '$(DEVICE_ARCHIVE)'
 
 ## results ------------------------------------------------------------------------------------
 $(TABLES) $(FIGURES) $(EXECUTED):

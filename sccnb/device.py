@@ -221,7 +221,9 @@ def device_report(device: torch.device | str = "auto") -> dict[str, Any]:
                       "cudnn": torch.backends.cudnn.version(),
                       "device_count": torch.cuda.device_count()}
     try:
-        report["cuda"]["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
+        version = torch.cuda.nccl.version()  # a tuple, or an int in older builds
+        report["cuda"]["nccl"] = (".".join(map(str, version)) if isinstance(version, tuple)
+                                  else str(version))
     except Exception as err:  # noqa: BLE001 -- any failure means "no NCCL to report"
         report["cuda"]["nccl"] = NotAvailable("NCCL version", repr(err)).as_json()
     return report

@@ -26,7 +26,8 @@ PY = sys.executable
 
 
 def test_reduced_schedule_keeps_the_drops_at_the_same_fractions():
-    assert reduced_schedule(30) == {"epochs": 30, "lr_milestones": [15, 25]}  # 150, 250 of 300
+    assert reduced_schedule(20) == {"epochs": 20, "lr_milestones": [10, 17]}  # 150, 250 of 300
+    assert reduced_schedule(30) == {"epochs": 30, "lr_milestones": [15, 25]}
     assert reduced_schedule(40) == {"epochs": 40, "lr_milestones": [20, 33]}
     assert reduced_schedule(300) == {"epochs": 300, "lr_milestones": [150, 250]}
     assert reduced_schedule(1)["lr_milestones"] == [1]  # no drop inside a one-epoch run
@@ -139,10 +140,16 @@ def test_summary_fits_one_screen():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
-def test_full_size_without_a_gpu_is_refused_with_a_hint():
+def test_full_size_without_a_gpu_is_refused_with_a_hint(tmp_path):
     proc = subprocess.run([PY, "-m", "sccnb", "device-check", "--size", "full"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--size smoke" in proc.stderr
+    # rendering the table from returned runs needs no GPU: allowed (here: nothing to render)
+    proc = subprocess.run([PY, "-m", "sccnb", "device-check", "--size", "full", "--only",
+                           "real300w-table", "--results", str(tmp_path), "--data-root",
+                           str(tmp_path / "nowhere")], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "real300w-table  skipped" in proc.stdout
 
 
 @pytest.mark.slow
@@ -152,9 +159,10 @@ def test_make_device_check_runs_every_step_at_smoke_size(tmp_path):
     data = REPO.parent / "shared" / "data" / "300w_mini"
     out = tmp_path / "results"
     env = {**os.environ, "SCCNB_CACHE": str(tmp_path / "cache")}
+    archive = tmp_path / "back" / "device_check.tar.gz"
     proc = subprocess.run(["make", "device-check", "DEVICE_SIZE=smoke", f"DEVICE_RESULTS={out}",
-                           f"DEVICE_DATA={data}"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
+                           f"DEVICE_DATA={data}", f"DEVICE_ARCHIVE={archive}"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "device_check" / "summary.json").read_text())
     status = {r["name"]: r["status"] for r in summary["steps"]}
@@ -185,3 +193,15 @@ def test_make_device_check_runs_every_step_at_smoke_size(tmp_path):
         runs = sorted(p.name for p in (out / "runs").iterdir() if p.is_dir())
         assert [r.split("-")[2] for r in runs] == ["fc"] * 3 + ["scc"] * 3  # seeds 0-2
         assert all(r.startswith("real300w-real300w-") for r in runs)
+
+    # one archive of it all, as a device machine returns it: unpacked, the same files
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    assert {"results/device_check/summary.json", "results/device_check/environment.json",
+            "results/bench/cpu-smoke/training.json"} <= names or kind == "gpu"
+    assert not any(n.endswith(".pt") for n in names)  # no checkpoints
+    if data.is_dir():
+        assert "results/real300w/tables/table3_real300w.csv" in names
+        assert sum(n.endswith("/metrics.json") and "/runs/real300w-" in n for n in names) == 6

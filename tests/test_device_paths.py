@@ -90,10 +90,16 @@ def test_train_step_runs_under_bf16_autocast_and_channels_last(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_predict_in_bf16_and_channels_last_is_close_to_fp32(device):
+    """Evaluation's numerics: the memory format changes (almost) nothing, bf16 a little. The FC
+    head's last layer is scaled up so that the predictions vary with the image by tens of
+    pixels (at initialisation they hardly do), which makes the comparison sensitive."""
     dev = torch.device(device)
     gen = torch.Generator().manual_seed(1)
     crops = _random_crops(12, 64, 98, dev, gen)
-    _, model = _smoke_model(dev)
+    _, model = _smoke_model(dev, head="fc")
+    last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(100)
     model.eval()
     plain = sccnb.evaluate.predict(model, crops, dev, bf16=False, channels_last=False)
     fmt_only = sccnb.evaluate.predict(model, crops, dev, bf16=False, channels_last=True)
@@ -101,9 +107,11 @@ def test_predict_in_bf16_and_channels_last_is_close_to_fp32(device):
     half = sccnb.evaluate.predict(model, crops, dev, bf16=True, channels_last=True)
     assert dtypes.seen == [torch.bfloat16]
     assert half.shape == plain.shape == (12, 98, 2) and np.isfinite(half).all()
-    # pixels of the 256 frame: the memory format changes nothing, bf16 little
-    assert np.abs(fmt_only - plain).max() < 1e-2
-    assert np.abs(half - plain).max() < 1.0
+    spread = np.abs(plain - plain.mean(0)).max()  # px of the 256 frame
+    assert spread > 10
+    # CUDA convolutions run in TF32 by default, and the two formats pick different kernels
+    assert np.abs(fmt_only - plain).max() < (1e-2 if dev.type == "cuda" else 1e-4) * spread
+    assert np.abs(half - plain).max() < 0.15 * spread  # measured on a CPU: 0.04
 
 
 @pytest.mark.parametrize("numerics", [("bf16", "true"), ("off", "false")])
@@ -199,7 +207,8 @@ def test_gpu_side_augmentation_matches_the_cpu():
     gpu = _batch(torch.device("cuda"), channels_last=True)
     torch.testing.assert_close(gpu[1].cpu(), cpu[1], rtol=0, atol=1e-3)  # landmarks, px
     diff = (gpu[0].float().cpu() - cpu[0]).abs()  # z-scored images
-    assert diff.mean() < 1e-3 and diff.max() < 0.1
+    # a pixel whose sample point falls exactly on the crop's edge may round either way
+    assert diff.mean() < 1e-3 and (diff > 1e-2).float().mean() < 1e-3
 
 
 @pytest.mark.cuda
