@@ -30,11 +30,14 @@ LAYOUT = "wflw98"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    """SynthFace and crops for this module outside the repository."""
-    before = os.environ.get("SCCNB_CACHE")
+def _cache_and_one_thread(tmp_path_factory):
+    """SynthFace and crops for this module outside the repository; one torch thread (two
+    threads fighting other jobs for two cores can be many times slower)."""
+    before, threads = os.environ.get("SCCNB_CACHE"), torch.get_num_threads()
     os.environ["SCCNB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
     if before is None:
         os.environ.pop("SCCNB_CACHE", None)
     else:
@@ -159,19 +162,24 @@ def test_compiled_train_step_matches_eager(device):
     strides, so the traced ``view`` fails (torch 2.14; inductor computes its own strides)."""
     dev = torch.device(device)
     cfg, model = _smoke_model(dev, channels_last=dev.type == "cuda")
-    eager = copy.deepcopy(model)
+    eager, before = copy.deepcopy(model), copy.deepcopy(model)
     compiled = torch.compile(model)
     bf16 = cfg.uses_bf16(dev.type)
     loss_fn = build_loss(cfg.loss, cfg.loss_epsilon)
     opts = _optimizer(cfg, model), _optimizer(cfg, eager)
-    tol = dict(rtol=2e-2, atol=1e-3) if bf16 else dict(rtol=1e-4, atol=1e-4)
     for seed in range(2):
         x, target = _batch(dev, channels_last=dev.type == "cuda", seed=seed)
         a = train_step(compiled, opts[0], loss_fn, x, target, bf16)
         b = train_step(eager, opts[1], loss_fn, x, target, bf16)
-        torch.testing.assert_close(a, b, **tol)
-    for (name, p), q in zip(model.named_parameters(), eager.parameters()):
-        torch.testing.assert_close(p, q, **tol, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(a, b, rtol=2e-2 if bf16 else 1e-4, atol=0)
+    # each parameter's update over the two steps, compiled vs eager, relative to its size:
+    # reductions in another order move it by a few % (2.6 % at most measured in fp32 on a
+    # CPU); a wrong gradient would move it by ~100 %
+    for (name, p), q, r in zip(model.named_parameters(), eager.parameters(),
+                               before.parameters()):
+        update, reference = (p - r).detach().float(), (q - r).detach().float()
+        gap = (update - reference).norm() / reference.norm().clamp_min(1e-12)
+        assert gap < (0.3 if bf16 else 0.1), f"{name}: update differs by {gap:.1%}"
 
 
 @pytest.mark.parametrize("device", DEVICES)
