@@ -51,6 +51,10 @@ def _claims(tables: Path, name: str) -> str:
     return ", ".join(f"{c[v]} {v}" for v in order if c.get(v, 0)) or "none"
 
 
+def _text(value) -> str:
+    return "—" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
 def _ci(row) -> str:
     if pd.isna(row.get("ci95_low")):
         return f"{row['ours_delta']:+.2f}"
@@ -113,7 +117,7 @@ def _real_faces(root: Path, real_profile: str) -> str:
         for _, row in pd.read_csv(res).iterrows():
             lines.append(f"| {row['data']} | {_f(row.get('seed_sd'))} | {_f(row.get('image_sd'))}"
                          f" | {_f(row.get('mde_3_seeds'))} | {_f(row.get('mde_20_seeds'))} | "
-                         f"{row.get('paper_effects_resolved_at_3_seeds', '—')} |")
+                         f"{_text(row.get('paper_effects_resolved_at_3_seeds'))} |")
         if (root / "resolution" / "figures" / "resolution_mde.png").exists():
             lines.append("\n![MDE vs seeds](results/resolution/figures/resolution_mde.png)")
     return "\n".join(lines) + "\n"
