@@ -23,6 +23,7 @@ error types, so the run store (:mod:`sccnb.runs`), evaluation and training can a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 from math import isfinite
 from numbers import Integral, Real
@@ -322,8 +323,6 @@ def portable_path(path: str | Path) -> str:
         p.relative_to(base.parent)
     except ValueError:
         return str(path)
-    import os
-
     return os.path.relpath(p, base)
 
 

@@ -42,6 +42,8 @@ class StudySetup:
     # what to do about runs not in the store: "train" them, or "skip" them (tables then show the
     # arms whose runs exist and list the missing ones: for rendering committed results only)
     missing: str = "train"
+    # "label (seed s)" of each run that ``missing="skip"`` left out, in the order asked for
+    missing_runs: list[str] = dataclasses.field(default_factory=list, init=False, repr=False)
 
     def config(self, dataset: str = "wflw", **changes: Any) -> TrainConfig:
         """The profile's config for ``dataset`` with ``changes`` (one table variant)."""
@@ -67,10 +69,9 @@ class StudySetup:
                 configs.append(dataclasses.replace(cfg, seed=int(seed)))
         out: dict[str, list[Run]] = {label: [] for label in variants}
         if self.missing == "skip":
-            root = Path(self.runs_root) if self.runs_root else None
             from ..runs import default_runs_root
 
-            root = root or default_runs_root()
+            root = Path(self.runs_root or default_runs_root())
             for label, cfg in zip(labels, configs):
                 run = Run(root / run_id(cfg))
                 if run.complete and (run.has_weights or not need_weights):
@@ -84,12 +85,6 @@ class StudySetup:
         for label, run in zip(labels, runs):
             out[label].append(run)
         return out
-
-    @property
-    def missing_runs(self) -> list[str]:
-        if not hasattr(self, "_missing"):
-            self._missing: list[str] = []
-        return self._missing
 
 
 def per_image_nme(runs: Sequence[Run], split: str) -> pd.DataFrame:

@@ -80,6 +80,7 @@ def _stale(runs_root) -> int:
 
 
 def _rekey(runs_root) -> int:
+    from ..provenance import write_json
     from ..runs import Run, stored_runs
 
     moved = 0
@@ -98,8 +99,6 @@ def _rekey(runs_root) -> int:
         r.path.rename(target)
         cfg = Run(target).config
         cfg["id"] = new
-        from ..provenance import write_json
-
         write_json(target / "config.json", cfg)
         print(f"{r.id} -> {new}")
         moved += 1
