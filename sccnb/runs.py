@@ -254,6 +254,33 @@ def load_weights(path: str | Path, device: str = "cpu") -> dict[str, Any]:
     return obj
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: Path) -> str:
+    """SHA-256 of a file, cached per process by (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    """The last finished epoch a training checkpoint records (None when unreadable)."""
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return int(ckpt["epoch"])
+    except Exception:  # noqa: BLE001 -- a damaged checkpoint says nothing about best.pt
+        return None
+
+
 # --- a stored run ----------------------------------------------------------------------------
 class Run:
     """A finished (or partly finished) run on disk."""
@@ -326,22 +353,82 @@ class Run:
 
     @property
     def has_weights(self) -> bool:
+        """Whether weights that belong to this run's records are on disk (see
+        :meth:`weights_issue`)."""
         if self.weights is not None:
             return self.weights.is_file()
-        return self.best_weights.is_file() or self.half_weights.is_file()
+        return any(p.is_file() and self.weights_issue(p) is None
+                   for p in (self.best_weights, self.half_weights))
 
     def weights_path(self) -> Path:
         """The weights this Run was given, else ``best.pt`` when present (full precision), else
-        the committed ``best_fp16.pt``."""
+        the committed ``best_fp16.pt`` -- either only when it belongs to the run's records
+        (:meth:`weights_issue`)."""
         if self.weights is not None:
             if not self.weights.is_file():
                 raise NotFound(f"{self.weights}: no such weights file")
             return self.weights
+        issues = []
         for path in (self.best_weights, self.half_weights):
             if path.is_file():
-                return path
-        raise NotFound(f"{self.path}: no weights (best.pt or best_fp16.pt); train the run "
+                issue = self.weights_issue(path)
+                if issue is None:
+                    return path
+                issues.append(issue)
+        raise NotFound(f"{self.path}: no weights that belong to its records "
+                       f"({'; '.join(issues) or 'no best.pt or best_fp16.pt'}); train the run "
                        "again (`python -m sccnb train ...` with its config)")
+
+    # The weights a finished run's numbers came from are sealed: ``weights.json`` holds the
+    # SHA-256 of ``best.pt`` (and of ``best_fp16.pt`` once exported), written when training
+    # finishes. A ``best.pt`` left by an interrupted retraining beside restored records would
+    # otherwise be taken for the run's weights (it happened: an epoch-0 ``best.pt`` beside the
+    # metrics of a finished run, 44 % NME where the records say 15 %).
+    @property
+    def seal_path(self) -> Path:
+        return self.path / "weights.json"
+
+    def seal_weights(self) -> dict[str, Any]:
+        """Record the digests of the weight files present now (after training or export)."""
+        from .provenance import write_json
+
+        seal = self._seal() if self.seal_path.is_file() else {}
+        for path in (self.best_weights, self.half_weights):
+            if path.is_file():
+                seal[path.name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
+        write_json(self.seal_path, seal)
+        return seal
+
+    def _seal(self) -> dict[str, Any]:
+        try:
+            seal = json.loads(self.seal_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return seal if isinstance(seal, dict) else {}
+
+    def weights_issue(self, path: Path) -> str | None:
+        """Why ``path`` (this run's ``best.pt`` or ``best_fp16.pt``) is not the weights its
+        records came from, or None. Sealed files must match their digest; an unsealed
+        ``best.pt`` (runs from before seals) is refused when ``checkpoint.pt`` shows the training
+        that wrote it stopped before its last epoch. An unsealed ``best_fp16.pt`` is trusted
+        (it is exported from finished runs only)."""
+        entry = self._seal().get(path.name)
+        if entry is not None:
+            if entry.get("bytes") != path.stat().st_size or entry.get("sha256") != _sha256(path):
+                return (f"{path.name} differs from the weights sealed in {self.seal_path.name} "
+                        "when the run finished")
+            return None
+        if path != self.best_weights or not (self.path / "checkpoint.pt").is_file():
+            return None
+        epoch = _checkpoint_epoch(self.path / "checkpoint.pt")
+        try:
+            last = int(self.config["train"]["epochs"]) - 1
+        except (KeyError, TypeError, ValueError, ConfigError, NotFound):
+            return None
+        if epoch is not None and epoch < last:
+            return (f"best.pt is from a training that stopped at epoch {epoch} of {last + 1} "
+                    "(checkpoint.pt), not the one the records came from")
+        return None
 
     def load_state(self, device: str = "cpu", weights: str | Path | None = None
                    ) -> dict[str, Any]:
@@ -362,11 +449,17 @@ class Run:
         atomically. Returns its path."""
         import torch
 
+        issue = self.weights_issue(self.best_weights) if self.best_weights.is_file() else \
+            "no best.pt (train the run with its weights kept)"
+        if issue:
+            raise NotFound(f"{self.path}: cannot export half weights: {issue}")
         state = torch.load(self.best_weights, map_location="cpu", weights_only=True)
         half = {k: v.half() if torch.is_floating_point(v) else v for k, v in state.items()}
         buf = io.BytesIO()
         torch.save(half, buf)
-        return atomic_write_bytes(self.half_weights, buf.getvalue())
+        path = atomic_write_bytes(self.half_weights, buf.getvalue())
+        self.seal_weights()
+        return path
 
     @property
     def code(self) -> dict[str, Any] | None:

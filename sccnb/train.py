@@ -276,13 +276,18 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
     run_dir = Path(runs_root or default_runs_root()) / run_id(cfg)
     if _dist_info()[1] > 1:  # under torchrun every rank must enter train(); no lock
         run = Run(run_dir)
-        return run if run.complete else train(cfg, runs_root)
+        if run.complete:
+            return run
+        run = train(cfg, runs_root)
+        if _dist_info()[0] == 0:
+            run.seal_weights()
+        return run
     with run_lock(run_dir):
         run = Run(run_dir)
         if run.complete and (run.has_weights or not need_weights):
             return run
-        if run.complete:  # records committed, weights not: train again from scratch
-            for name in ("checkpoint.pt", "metrics.json"):
+        if run.complete:  # records committed, weights not (or not theirs): train again
+            for name in ("checkpoint.pt", "metrics.json", "best.pt", "weights.json"):
                 (run_dir / name).unlink(missing_ok=True)
         if (run_dir / "checkpoint.pt").exists():  # resuming: refuse a damaged file up front
             from .runs import check_checkpoint
@@ -293,7 +298,9 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
 
             probe_files(cfg.dataset, cfg.data_root)
         try:
-            return train(cfg, runs_root)
+            run = train(cfg, runs_root)
+            run.seal_weights()  # the weights behind these records (Run.weights_issue)
+            return run
         except BaseException:
             if run_dir.is_dir() and not any(run_dir.iterdir()):
                 run_dir.rmdir()  # failed before writing anything: leave no empty run folder

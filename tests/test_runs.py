@@ -176,6 +176,41 @@ def test_half_weights_load_and_predict_like_the_full_ones(tmp_path, monkeypatch)
     assert run.has_weights
 
 
+def test_weights_that_are_not_the_records_ones_are_refused_and_retrained(tmp_path, monkeypatch):
+    """A best.pt replaced after the run finished (or left by an interrupted retraining beside
+    restored records) is not taken for the run's weights: has_weights is False, loading names
+    the reason, and ensure_run(need_weights=True) trains the run again."""
+    from sccnb.errors import NotFound
+    from sccnb.train import ensure_run
+
+    monkeypatch.setenv("SCCNB_CACHE", str(tmp_path / "cache"))
+    cfg = resolve_config("smoke", epochs=2, lr_milestones=())
+    run = ensure_run(cfg, tmp_path / "runs")
+    seal = json.loads(run.seal_path.read_text())
+    assert set(seal) == {"best.pt"} and run.has_weights and run.weights_issue(run.best_weights) \
+        is None
+    state = torch.load(run.best_weights, weights_only=True)
+    torch.save({k: v + 1 if torch.is_floating_point(v) else v for k, v in state.items()},
+               run.best_weights)
+    assert not run.has_weights
+    with pytest.raises(NotFound, match="differs from the weights sealed"):
+        run.load_model()
+    with pytest.raises(NotFound, match="cannot export"):
+        run.export_half()
+    # a run from before seals: the checkpoint says the training that wrote best.pt stopped early
+    run.seal_path.unlink()
+    ckpt = torch.load(run.path / "checkpoint.pt", weights_only=True)
+    torch.save({**ckpt, "epoch": 0}, run.path / "checkpoint.pt")
+    assert "stopped at epoch 0 of 2" in run.weights_issue(run.best_weights)
+    assert not run.has_weights
+    again = ensure_run(cfg, tmp_path / "runs", need_weights=True)
+    assert again.has_weights and again.weights_issue(again.best_weights) is None
+    retrained = torch.load(again.best_weights, weights_only=True)
+    assert all(torch.equal(retrained[k], v) for k, v in state.items())  # deterministic on CPU
+    again.export_half()
+    assert set(json.loads(again.seal_path.read_text())) == {"best.pt", "best_fp16.pt"}
+
+
 @pytest.mark.slow
 def test_a_fresh_clone_elsewhere_rerenders_the_real_face_table_without_training(tmp_path,
                                                                                shared_data):
