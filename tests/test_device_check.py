@@ -18,6 +18,8 @@ import torch
 
 import sccnb.device_check
 import sccnb.runs
+import sccnb.study.common  # noqa: F401 -- imported before a test patches runs.run_id: a
+import sccnb.study.real300w  # noqa: F401 -- first import under the patch keeps the fake
 import sccnb.train
 from sccnb.device_check import (LIMIT_FACTOR, STEPS, Step, StepRun, plan, reduced_schedule,
                                 render_summary, run_steps, train_real300w)
@@ -82,6 +84,8 @@ def test_training_step_starts_runs_only_while_the_budget_allows(tmp_path, monkey
 
     monkeypatch.setattr(sccnb.train, "ensure_run", ensure_run)
     monkeypatch.setattr(sccnb.runs, "run_id", lambda cfg: f"{cfg.head}-{cfg.seed}")
+    # (modules that bind run_id by name are imported at the top, so the fake cannot outlive
+    # this test in them: CI failed on that, the real-face study later looking runs up as "fc-0")
     rec = train_real300w(tmp_path / "runs.json", tmp_path, {"epochs": 2}, budget_s=250)
     assert [(r["head"], r["seed"]) for r in rec["runs"]] == [
         ("scc", 0), ("fc", 0), ("scc", 1), ("fc", 1), ("scc", 2), ("fc", 2)]
