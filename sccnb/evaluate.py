@@ -228,9 +228,19 @@ def run(args: argparse.Namespace) -> int:
         from .data.check import probe_files
 
         probe_files(args.test_dataset or cfg.dataset, cfg.data_root)
-    metrics = evaluate_run(r, cfg, device=dev, test_dataset=args.test_dataset)
+    weights = r.weights_path()
+    if weights == r.best_weights:  # the weights the records came from: re-evaluate, store
+        metrics = evaluate_run(r, cfg, device=dev, test_dataset=args.test_dataset)
+        note = "stored in the run folder"
+    else:  # committed half-precision weights: print only, the fp32 records stay as they are
+        data = prepare_data(cfg, test_dataset=args.test_dataset)
+        model = r.load_model(str(dev))
+        metrics = {"splits": {split: {"summary": summarise_table(
+            evaluate_crops(model, crops, dev, cfg)[0])} for split, crops in data.tests.items()}}
+        note = (f"from {weights.name}; printed only -- the run's records (from its full-"
+                "precision weights) are left as they are")
     rows = [{"split": s, **{k: v for k, v in m["summary"]["full"].items()}}
             for s, m in metrics["splits"].items()]
     print(pd.DataFrame(rows).to_string(index=False))
-    print(json.dumps({"run": str(r.path)}, indent=2))
+    print(json.dumps({"run": str(r.path), "weights": weights.name, "results": note}, indent=2))
     return 0

@@ -368,9 +368,8 @@ def run(args: argparse.Namespace) -> int:
         raise NotFound(f"--checkpoint {args.checkpoint}: no run there (no config.json in "
                        f"{run_dir}); give a run folder (results/runs/<id>), a run id, or a .pt "
                        "file inside a run folder")
-    if weights is None and not Run(run_dir).has_weights:
-        raise NotFound(f"no trained weights in {run_dir} (best.pt or best_fp16.pt); train the "
-                       "run first (`python -m sccnb train ...` with its config)")
+    if weights is None:  # none, damaged, or not the run's own: weights_path says which
+        Run(run_dir).weights_path()
     boxes = (load_boxes(args.boxes) if args.boxes else
              boxes_from_pts(args.images) if args.box_from_pts else None)
     results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights)

@@ -374,6 +374,8 @@ class Run:
                 issue = self.weights_issue(path)
                 if issue is None:
                     return path
+                # a damaged file, or another kind of model: those are the clearer reasons
+                model_from_state(self.train_config, load_weights(path), source=str(path))
                 issues.append(issue)
         raise NotFound(f"{self.path}: no weights that belong to its records "
                        f"({'; '.join(issues) or 'no best.pt or best_fp16.pt'}); train the run "

@@ -174,6 +174,15 @@ def test_half_weights_load_and_predict_like_the_full_ones(tmp_path, monkeypatch)
     with torch.no_grad():
         assert torch.allclose(full(x), half(x), atol=0.5)  # pixels at 256: fp16 rounding only
     assert run.has_weights
+    # `eval RUN` on half weights prints their numbers and leaves the fp32 records alone
+    before = {p.name: p.read_bytes() for p in run.path.iterdir() if p.suffix in (".json", ".csv")}
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "eval", str(run.path), "--device",
+                           "cpu"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "SCCNB_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "best_fp16.pt" in proc.stdout and "printed only" in proc.stdout
+    assert before == {p.name: p.read_bytes() for p in run.path.iterdir()
+                      if p.suffix in (".json", ".csv")}
 
 
 def test_weights_that_are_not_the_records_ones_are_refused_and_retrained(tmp_path, monkeypatch):
