@@ -220,6 +220,27 @@ def test_weights_that_are_not_the_records_ones_are_refused_and_retrained(tmp_pat
     assert set(json.loads(again.seal_path.read_text())) == {"best.pt", "best_fp16.pt"}
 
 
+def test_a_fresh_clone_holds_every_run_the_cpu_tables_and_figures_need(tmp_path):
+    """`make reproduce-tables PROFILE=cpu` trains nothing in a fresh clone: every run its plan
+    lists (`runs --profile cpu --list`) is committed, and the runs whose weights a figure or
+    the tour needs load their committed (sealed) half-precision weights."""
+    clone = tmp_path / "sccnb"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    env = {**os.environ, "PYTHONPATH": str(clone), "SCCNB_CACHE": str(tmp_path / "cache")}
+    env.pop("SCCNB_RUNS", None)
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "runs", "--profile", "cpu", "--list"],
+                          cwd=clone, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line.split() for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) > 20
+    missing = [ids[0] for ids in lines if not (clone / "results" / "runs" / ids[0] /
+                                               "metrics.json").is_file()]
+    assert not missing, f"runs the cpu tables would train in a fresh clone: {missing}"
+    kept = [Run(clone / "results" / "runs" / ids[0]) for ids in lines if "(weights" in ids[1:]]
+    assert len(kept) == 2 and all(r.has_weights for r in kept)
+    assert all(r.weights_path() == r.half_weights for r in kept)  # no best.pt is committed
+
+
 @pytest.mark.slow
 def test_a_fresh_clone_elsewhere_rerenders_the_real_face_table_without_training(tmp_path,
                                                                                shared_data):
