@@ -394,7 +394,7 @@ class Run:
         """Record the digests of the weight files present now (after training or export)."""
         from .provenance import write_json
 
-        seal = self._seal() if self.seal_path.is_file() else {}
+        seal = self._seal()  # {} when there is none yet
         for path in (self.best_weights, self.half_weights):
             if path.is_file():
                 seal[path.name] = {"sha256": _sha256(path), "bytes": path.stat().st_size}
