@@ -49,6 +49,8 @@ def test_scc_vs_fc_claim_uses_three_seeds_per_arm(study):
     assert row["ci95_low"] < row["ours_delta"] < row["ci95_high"] and row["mde"] > 0
     assert row["verdict"] in ("agrees", "disagrees", "inconclusive", "below resolution")
     assert row["paper_delta"] == pytest.approx(4.40 - 5.67)
+    assert row["converged"].count("/3") == 2
+    assert np.isnan(row["late_trend_delta"])  # 1-epoch runs have no window to fit a trend in
     md = (t / "table3_real300w_claims.md").read_text()
     assert "descriptive only" in md and "Welch" in md  # the rules are written under the table
 
@@ -81,6 +83,8 @@ def test_resolution_report_from_the_stored_runs(study):
     row = df.iloc[0]
     assert row["seed_dof"] == 4 and np.isfinite(row["seed_sd"]) and row["images"] > 100
     assert row["mde_20_seeds"] < row["mde_3_seeds"]
+    assert row["converged"].endswith("/6")  # six distinct runs, each counted once
+    assert pd.isna(row["epoch_noise"]) and pd.isna(row["plateau_flagged"])  # 1 epoch: no window
     assert (tmp / "res" / "figures" / "resolution_mde.png").is_file()
     vc = resolution.variance_components(arms, pairs, "heldout")
     assert vc["seed_var"] == pytest.approx(row["seed_sd"] ** 2)

@@ -21,7 +21,7 @@ from ..train import ensure_runs
 
 __all__ = ["StudySetup", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
            "claim_rows", "dataset_label", "table_provenance", "pm", "ablation", "arm_matrix",
-           "converged_label", "CLAIM_NOTES"]
+           "converged_label", "late_trend", "late_trend_mean", "CLAIM_NOTES", "CONVERGENCE_NOTE"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
@@ -115,10 +115,11 @@ def metric_value(nmes: pd.Series, metric: str) -> float:
 
 def seed_mean(runs: Sequence[Run], split: str, subset: str = "full", metric: str = "nme"
               ) -> tuple[float, float]:
-    """Mean and standard deviation over seeds of a metric (NME / FR in %, AUC as a fraction);
-    the deviation is NaN for a single seed."""
+    """Mean and sample standard deviation (ddof 1, as the claim statistics use) over seeds of a
+    metric (NME / FR in %, AUC as a fraction); the deviation is NaN for a single seed."""
     values = [metric_value(split_nmes(r, split, subset), metric) for r in runs]
-    return float(np.mean(values)), float(np.std(values)) if len(values) > 1 else float("nan")
+    return (float(np.mean(values)),
+            float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"))
 
 
 def pm(mean: float, std: float, digits: int = 2) -> str:
@@ -143,10 +144,23 @@ def arm_matrix(runs: Sequence[Run], split: str, subset: str = "full"
     return names, 100 * np.stack([t["nme"].to_numpy() for t in tables])
 
 
+CONVERGENCE_NOTE = (
+    "converged: runs meeting sccnb.evaluate.convergence's criterion (the best validation NME of "
+    "the last 20 % of epochs improves on the earlier best by < 1 % relative) / all runs; "
+    "late_trend: the least-squares trend of validation NME over those epochs, in points, mean "
+    "over seeds (negative: still improving when training stopped; sccnb.study.common.late_trend)"
+    ". The resolution report gives how often the criterion flags a run that has stopped "
+    "improving, at the measured epoch-to-epoch noise.")
+
 CLAIM_NOTES = [claim_stats.RULES,
                "seeds A/B: runs per arm; seed sd: standard deviation of the runs' mean NMEs "
                "across seeds; MDE: the smallest |Δ| this comparison detects with probability "
-               "0.8 at α = 0.05 (blank below 2 seeds)."]
+               "0.8 at α = 0.05 (blank below 2 seeds).",
+               "converged: runs meeting the convergence criterion, better arm / worse arm; "
+               "late_trend_delta: how the difference itself was still moving over the last 20 % "
+               "of epochs (late_trend of the better arm minus the worse arm's, points; near 0: "
+               "more training would move both arms alike; negative: the better arm was pulling "
+               "further ahead) — see the arm table's notes."]
 
 
 def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequence[Run]],
@@ -175,10 +189,16 @@ def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequen
                      "paper_delta": paper_delta, "ours_delta": r.delta,
                      "ci95_low": r.ci_low, "ci95_high": r.ci_high,
                      "seeds": f"{r.seeds_a}/{r.seeds_b}", "seed_sd_better": r.seed_sd_a,
-                     "seed_sd_worse": r.seed_sd_b, "mde": r.mde, "verdict": r.verdict})
+                     "seed_sd_worse": r.seed_sd_b, "mde": r.mde,
+                     "converged": f"{converged_label(runs[better])} / "
+                                  f"{converged_label(runs[worse])}",
+                     "late_trend_delta": late_trend_mean(runs[better])
+                     - late_trend_mean(runs[worse]),
+                     "verdict": r.verdict})
     return pd.DataFrame(rows, columns=["claim", "better", "worse", "paper_delta", "ours_delta",
                                        "ci95_low", "ci95_high", "seeds", "seed_sd_better",
-                                       "seed_sd_worse", "mde", "verdict"])
+                                       "seed_sd_worse", "mde", "converged", "late_trend_delta",
+                                       "verdict"])
 
 
 def converged_label(runs: Sequence[Run]) -> str:
@@ -187,6 +207,32 @@ def converged_label(runs: Sequence[Run]) -> str:
 
     flags = [convergence(r.history)["converged"] for r in runs]
     return f"{sum(bool(f) for f in flags)}/{len(flags)}"
+
+
+def late_trend(history: pd.DataFrame) -> float | None:
+    """How much a run was still improving when it stopped: the least-squares slope of validation
+    NME (points per epoch) over the convergence window of :func:`sccnb.evaluate.convergence` (the
+    last 20 % of epochs), times the window's epochs. Negative: still improving.
+
+    It complements the best-versus-best criterion, which compares the minimum of the window's
+    epochs with the minimum of fewer epochs at the same learning rate and so, on a noisy plateau,
+    reports a gain where there is no trend (:func:`sccnb.study.resolution.plateau_flag_rate`).
+    None when the window has fewer than 3 validation passes."""
+    from ..evaluate import CONVERGENCE_WINDOW
+
+    n = len(history)
+    w = max(1, int(round(CONVERGENCE_WINDOW * n)))
+    late = history.iloc[n - w:].dropna(subset=["val_nme"]) if "val_nme" in history else None
+    if late is None or len(late) < 3:
+        return None
+    slope = np.polyfit(late["epoch"].to_numpy(float), 100 * late["val_nme"].to_numpy(float), 1)[0]
+    return float(slope * w)
+
+
+def late_trend_mean(runs: Sequence[Run]) -> float:
+    """:func:`late_trend` averaged over an arm's runs (NaN when none has one)."""
+    values = [t for t in (late_trend(r.history) for r in runs) if t is not None]
+    return float(np.mean(values)) if values else float("nan")
 
 
 def dataset_label(setup: StudySetup, dataset: str) -> str:
@@ -258,7 +304,8 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
         fr_m, _ = seed_mean(runs[label], split, metric="fr")
         rows.append({"variant": label, "description": desc, "NME_paper": paper_nme,
                      "NME_ours": nme_m, "NME_ours_std": nme_s, "FR_ours": fr_m,
-                     "seeds": len(runs[label]), "converged": converged_label(runs[label])})
+                     "seeds": len(runs[label]), "converged": converged_label(runs[label]),
+                     "late_trend": late_trend_mean(runs[label])})
     found = {k: v for k, v in runs.items() if v}
     if not found:
         raise RuntimeError(f"{name}: no runs in the store for any variant "
@@ -268,7 +315,7 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
     rows.append({"variant": "mean-shape", "description": "mean training shape (no learning)",
                  "NME_paper": None, "NME_ours": 100 * base["nme"],
                  "NME_ours_std": float("nan"), "FR_ours": 100 * base["fr"], "seeds": 0,
-                 "converged": "—"})
+                 "converged": "—", "late_trend": float("nan")})
     df = pd.DataFrame(rows)
     paper_nme = {label: col[2] for label, col in columns.items()}
     claim_df = claim_rows(claims, runs, paper_nme, split, paper_deltas=paper_deltas)
@@ -277,8 +324,8 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
     all_notes = [f"Data: {dataset_label(setup, dataset)}; split '{split}'.",
                  f"Ours: profile '{setup.profile}' ({prov['backbone']}, {prov['input_size']}², "
                  f"epochs {prov['epochs']}, seeds {prov['seeds']}); NME_ours is the mean over "
-                 "seeds, NME_ours_std their standard deviation (blank for one seed); converged: "
-                 "runs meeting sccnb.evaluate.convergence's criterion / all runs.",
+                 "seeds, NME_ours_std their sample standard deviation (blank for one seed); "
+                 + CONVERGENCE_NOTE,
                  *notes]
     write_table(df, out_dir, name, title=title, provenance=prov, notes=all_notes)
     write_table(claim_df, out_dir, f"{name}_claims",

@@ -15,8 +15,8 @@ import pandas as pd
 
 from .. import paper
 from ..report import write_table
-from .common import (CLAIM_NOTES, StudySetup, ablation, claim_rows, converged_label, seed_mean,
-                     table_provenance)
+from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, claim_rows,
+                     converged_label, late_trend_mean, seed_mean, table_provenance)
 
 __all__ = ["run", "ablations", "METHODS", "EVIDENCE", "evidence_configs"]
 
@@ -117,13 +117,14 @@ def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True) -> p
         auc_m, _ = seed_mean(rs, "heldout", metric="auc")
         rows.append({"method": method, "NME_ours": nme_m, "NME_ours_std": nme_s,
                      "FR_ours": fr_m, "AUC_ours": auc_m, "seeds": len(rs),
-                     "converged": converged_label(rs),
+                     "converged": converged_label(rs), "late_trend": late_trend_mean(rs),
                      **(detector_columns(rs[0]) if with_detector else {})})
     first = next(iter(found.values()))[0]
     base = first.metrics["splits"]["heldout"]["mean_shape_baseline"]["full"]
     rows.append({"method": "mean training shape", "NME_ours": 100 * base["nme"],
                  "NME_ours_std": float("nan"), "FR_ours": 100 * base["fr"],
-                 "AUC_ours": base["auc"], "seeds": 0, "converged": "—"})
+                 "AUC_ours": base["auc"], "seeds": 0, "converged": "—",
+                 "late_trend": float("nan")})
     df = pd.DataFrame(rows)
     df["NME_paper_300W_common"] = [paper.TABLE3["common"] if m.startswith("SCC") else None
                                    for m in df["method"]]
@@ -140,8 +141,7 @@ def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True) -> p
                        "(20 % of the source photos, fixed hash split: "
                        "sccnb.data.datasets.real300w_split). NME normalised by the outer eye "
                        "corners (36/45). NME_ours: mean over seeds; NME_ours_std: their "
-                       "standard deviation; converged: runs meeting "
-                       "sccnb.evaluate.convergence's criterion / all runs.",
+                       "sample standard deviation; " + CONVERGENCE_NOTE,
                        "Detector columns (first seed's run only): held-out NME on the faces "
                        "dlib's HOG detector finds (detected/all), with the protocol's box "
                        "(the landmark extent) and with the detector's box mapped by the run's "

@@ -12,6 +12,12 @@ For each profile and dataset:
 
 A paper effect smaller than the MDE at the seeds we ran cannot be confirmed or refuted by this
 study: its claims table says "below resolution" rather than "inconclusive".
+
+The report also says how far the convergence criterion can be read at this noise: the
+epoch-to-epoch noise of validation NME at the final learning rate (:func:`epoch_noise`), the rate
+at which the best-versus-best criterion calls a run that has stopped improving unconverged
+(:func:`plateau_flag_rate`), and the runs' remaining trend
+(:func:`sccnb.study.common.late_trend`).
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from .. import claims as claim_stats
 from .. import paper
 from ..report import save_figure, write_table
 from ..runs import Run
-from .common import StudySetup, arm_matrix, table_provenance
+from ..evaluate import CONVERGENCE_TOLERANCE, CONVERGENCE_WINDOW
+from .common import StudySetup, arm_matrix, late_trend, table_provenance
 
-__all__ = ["variance_components", "mde_curve", "paper_effects", "run", "SEEDS_AXIS"]
+__all__ = ["variance_components", "mde_curve", "paper_effects", "run", "SEEDS_AXIS",
+           "epoch_noise", "final_lr_epochs_before_window", "plateau_flag_rate"]
 
 SEEDS_AXIS = (2, 3, 4, 5, 6, 8, 10, 15, 20)
 
@@ -59,6 +67,50 @@ def variance_components(arms: Mapping[str, Sequence[Run]], pairs: Sequence[tuple
             "seed_sd_by_arm": sds,
             "image_var": float(np.median(image_vars)) if image_vars else None,
             "image_pairs": len(image_vars), "images": images}
+
+
+def epoch_noise(runs: Sequence[Run]) -> tuple[float | None, int]:
+    """(relative sd, degrees of freedom) of validation NME about each run's least-squares line
+    over the convergence window, pooled over ``runs``: the noise one epoch's validation pass
+    adds, as a fraction of the NME. (None, 0) without a window of at least 3 passes."""
+    ss, dof = 0.0, 0
+    for r in runs:
+        h = r.history
+        n = len(h)
+        late = h.iloc[n - max(1, int(round(CONVERGENCE_WINDOW * n))):].dropna(subset=["val_nme"])
+        if len(late) < 3:
+            continue
+        x, y = late["epoch"].to_numpy(float), late["val_nme"].to_numpy(float)
+        resid = y - np.polyval(np.polyfit(x, y, 1), x)
+        ss += float(np.sum((resid / y.mean()) ** 2))
+        dof += len(y) - 2
+    return (float(np.sqrt(ss / dof)), dof) if dof else (None, 0)
+
+
+def final_lr_epochs_before_window(epochs: int, milestones: Sequence[int]) -> int:
+    """Epochs at the final learning rate that precede the convergence window (0 when the last
+    learning-rate drop falls inside the window)."""
+    start = epochs - max(1, int(round(CONVERGENCE_WINDOW * epochs)))
+    return max(0, start - max(milestones, default=0))
+
+
+def plateau_flag_rate(noise_rel: float, before: int, late: int,
+                      tolerance: float = CONVERGENCE_TOLERANCE, sims: int = 20000,
+                      seed: int = 0) -> float:
+    """How often :func:`sccnb.evaluate.convergence` calls a run *unconverged* that has stopped
+    improving: its validation NMEs at the final learning rate drawn independently around one
+    level with relative sd ``noise_rel``, ``before`` of them ahead of the window and ``late``
+    inside it. The best of ``late`` draws beats the best of ``before`` draws by an order
+    statistic alone (for 2 and 12 draws by about 1.1 sd), so at a noise near the tolerance the
+    criterion flags runs that have nothing left to gain. Epochs at higher learning rates are left
+    out of the earlier best: they could only lower the rate, so it is an upper bound. NaN when
+    ``before`` is 0 (the criterion then measures the last learning-rate drop, not a plateau)."""
+    if before < 1:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    early = 1 + noise_rel * rng.standard_normal((sims, before)).min(1)
+    last = 1 + noise_rel * rng.standard_normal((sims, late)).min(1)
+    return float(np.mean((early - last) / early >= tolerance))
 
 
 def mde_curve(seed_var: float, image_var: float, images: int,
@@ -111,6 +163,7 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
             row["paper_effects_resolved_at_3_seeds"] = (
                 f"{len(resolved)}/{len(effects)}: " + ", ".join(resolved) if resolved
                 else f"0/{len(effects)}")
+        row.update(_convergence_columns(arms))
         rows.append(row)
         found = {k: v for k, v in arms.items() if v}
         if found:
@@ -129,6 +182,15 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
                        "within arms, seed_dof degrees of freedom); image_sd: standard deviation "
                        "of paired per-image differences (median over the study's comparisons); "
                        "MDE at α = 0.05 two-sided, power 0.8.",
+                       "Convergence at this noise: epoch_noise, the sd of one epoch's "
+                       "validation NME about its trend over the last 20 % of epochs (relative, "
+                       "pooled over runs); plateau_flagged, the rate at which the convergence "
+                       "criterion (< 1 % gain of the window's best over the earlier best) calls a "
+                       "run unconverged that has stopped improving, at that noise and the "
+                       "profile's schedule (sccnb.study.resolution.plateau_flag_rate, an upper "
+                       "bound); late_trend_median, the median over runs of the validation-NME "
+                       "trend across those epochs (points; negative: still improving); converged, "
+                       "runs meeting the criterion / all runs.",
                        "Paper effects (WFLW, points): " + ", ".join(
                            f"{k} {v:.2f}" for k, v in effects.items()) + "."])
     if curves:
@@ -151,6 +213,25 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
         save_figure(fig, out_dir, "resolution_mde")
         plt.close(fig)
     return df
+
+
+def _convergence_columns(arms: Mapping[str, Sequence[Run]]) -> dict:
+    """The convergence columns of one data source's row (runs shared by arms count once)."""
+    from ..evaluate import convergence
+
+    runs = list({r.id: r for rs in arms.values() for r in rs}.values())
+    if not runs:
+        return {}
+    noise, _ = epoch_noise(runs)
+    train = runs[0].config["train"]
+    before = final_lr_epochs_before_window(train["epochs"], train.get("lr_milestones") or ())
+    late = max(1, int(round(CONVERGENCE_WINDOW * train["epochs"])))
+    trends = [t for t in (late_trend(r.history) for r in runs) if t is not None]
+    flags = [convergence(r.history)["converged"] for r in runs]
+    return {"epoch_noise": noise,
+            "plateau_flagged": None if noise is None else plateau_flag_rate(noise, before, late),
+            "late_trend_median": float(np.median(trends)) if trends else None,
+            "converged": f"{sum(bool(f) for f in flags)}/{len(flags)}"}
 
 
 def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cpu",
