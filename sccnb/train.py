@@ -286,9 +286,19 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
         run = Run(run_dir)
         if run.complete and (run.has_weights or not need_weights):
             return run
+        had_half = False
         if run.complete:  # records committed, weights not (or not theirs): train again
             for name in ("checkpoint.pt", "metrics.json", "best.pt", "weights.json"):
                 (run_dir / name).unlink(missing_ok=True)
+            if run.half_weights.is_file():  # not the records' weights either: kept aside, and
+                import sys                  # exported afresh from the new best.pt below
+
+                had_half = True
+                aside = run.half_weights.with_name(
+                    f"{run.half_weights.name}.replaced-{time.strftime('%Y%m%dT%H%M%S')}")
+                run.half_weights.rename(aside)
+                print(f"{run_dir.name}: {run.half_weights.name} does not belong to the records; "
+                      f"kept as {aside.name}, retraining", file=sys.stderr)
         if (run_dir / "checkpoint.pt").exists():  # resuming: refuse a damaged file up front
             from .runs import check_checkpoint
 
@@ -300,6 +310,8 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
         try:
             run = train(cfg, runs_root)
             run.seal_weights()  # the weights behind these records (Run.weights_issue)
+            if had_half:
+                run.export_half()  # sealed with them
             return run
         except BaseException:
             if run_dir.is_dir() and not any(run_dir.iterdir()):

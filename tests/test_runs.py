@@ -218,6 +218,17 @@ def test_weights_that_are_not_the_records_ones_are_refused_and_retrained(tmp_pat
     assert all(torch.equal(retrained[k], v) for k, v in state.items())  # deterministic on CPU
     again.export_half()
     assert set(json.loads(again.seal_path.read_text())) == {"best.pt", "best_fp16.pt"}
+    # half weights that are not the records' either (both files replaced): retraining keeps the
+    # old half file aside, exports new ones from the retrained best.pt and seals them together
+    half = torch.load(again.half_weights, weights_only=True)
+    torch.save({**half, first: half[first] + 1}, again.half_weights)
+    torch.save({**state, first: state[first] + 1}, again.best_weights)
+    assert not again.has_weights
+    third = ensure_run(cfg, tmp_path / "runs", need_weights=True)
+    assert third.weights_issue(third.half_weights) is None and third.has_weights
+    assert torch.equal(torch.load(third.half_weights, weights_only=True)[first], half[first])
+    (aside,) = third.path.glob("best_fp16.pt.replaced-*")
+    assert torch.equal(torch.load(aside, weights_only=True)[first], half[first] + 1)
 
 
 def test_a_fresh_clone_holds_every_run_the_cpu_tables_and_figures_need(tmp_path):
