@@ -270,15 +270,23 @@ def _sha256(path: Path) -> str:
     return _DIGESTS[key]
 
 
+_EPOCHS: dict[tuple[str, int, int], int | None] = {}
+
+
 def _checkpoint_epoch(path: Path) -> int | None:
-    """The last finished epoch a training checkpoint records (None when unreadable)."""
+    """The last finished epoch a training checkpoint records (None when unreadable), cached per
+    process by (path, size, mtime) like :func:`_sha256`: the whole checkpoint is loaded to read
+    it, and :meth:`Run.has_weights` asks on every call for runs stored before seals."""
     import torch
 
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        return int(ckpt["epoch"])
-    except Exception:  # noqa: BLE001 -- a damaged checkpoint says nothing about best.pt
-        return None
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _EPOCHS:
+        try:
+            _EPOCHS[key] = int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+        except Exception:  # noqa: BLE001 -- a damaged checkpoint says nothing about best.pt
+            _EPOCHS[key] = None
+    return _EPOCHS[key]
 
 
 # --- a stored run ----------------------------------------------------------------------------
