@@ -66,6 +66,27 @@ _REAL_CLAIMS = (("table3_real300w", "SCC vs FC"), ("real300w_loss", "losses (Tab
                 ("real300w_topk", "top-k (Table 7)"))
 
 
+def _convergence(res: pd.DataFrame) -> list[str]:
+    """How far the runs converged, per data source of the resolution report."""
+    if "converged" not in res:
+        return []
+    lines = ["\n**Convergence** (same table): runs meeting the criterion (the best validation NME "
+             "of the last 20 % of epochs improves on the earlier best by < 1 %); how often that "
+             "criterion flags a run with nothing left to gain, at the measured epoch-to-epoch "
+             "noise of validation NME; and the median remaining trend over those epochs "
+             "(points, negative: still improving). Each claims table's `late_trend_delta` says "
+             "whether the difference itself was still moving.\n",
+             "| data | converged | epoch noise | flat runs flagged | median late trend |",
+             "|---|---|---|---|---|"]
+    for _, row in res.iterrows():
+        noise, flagged = row.get("epoch_noise_pct"), row.get("plateau_flagged")
+        lines.append(f"| {row['data']} | {_text(row.get('converged'))} | "
+                     f"{'—' if pd.isna(noise) else f'{noise:.1f} %'} | "
+                     f"{'—' if pd.isna(flagged) else f'{flagged:.0%}'} | "
+                     f"{_f(row.get('late_trend_median'))} |")
+    return lines
+
+
 def _real_faces(root: Path, real_profile: str) -> str:
     t = root / real_profile / "tables"
     real = t / "table3_real300w.csv"
@@ -120,6 +141,7 @@ def _real_faces(root: Path, real_profile: str) -> str:
                          f"{_text(row.get('paper_effects_resolved_at_3_seeds'))} |")
         if (root / "resolution" / "figures" / "resolution_mde.png").exists():
             lines.append("\n![MDE vs seeds](results/resolution/figures/resolution_mde.png)")
+        lines += _convergence(pd.read_csv(res))
     return "\n".join(lines) + "\n"
 
 

@@ -30,3 +30,18 @@ def test_results_block_matches_the_committed_results():
     assert not update_readme(check=True), "README results block is stale: python -m sccnb readme"
     block = render_results()
     assert "not the paper's benchmarks" in block and "make table1 PROFILE=cpu" in block
+
+
+def test_convergence_rows_come_from_the_resolution_table():
+    import pandas as pd
+
+    from sccnb.readme import _convergence
+
+    res = pd.DataFrame([{"data": "real", "converged": "10/19", "epoch_noise_pct": 0.72,
+                         "plateau_flagged": 0.3775, "late_trend_median": -0.0612},
+                        {"data": "synth", "converged": "3/10", "epoch_noise_pct": float("nan"),
+                         "plateau_flagged": float("nan"), "late_trend_median": float("nan")}])
+    lines = _convergence(res)
+    assert "| real | 10/19 | 0.7 % | 38% | -0.06 |" in lines
+    assert "| synth | 3/10 | — | — | — |" in lines
+    assert _convergence(res.drop(columns="converged")) == []  # reports from before the columns

@@ -84,7 +84,7 @@ def test_resolution_report_from_the_stored_runs(study):
     assert row["seed_dof"] == 4 and np.isfinite(row["seed_sd"]) and row["images"] > 100
     assert row["mde_20_seeds"] < row["mde_3_seeds"]
     assert row["converged"].endswith("/6")  # six distinct runs, each counted once
-    assert pd.isna(row["epoch_noise"]) and pd.isna(row["plateau_flagged"])  # 1 epoch: no window
+    assert pd.isna(row["epoch_noise_pct"]) and pd.isna(row["plateau_flagged"])  # 1 epoch: no window
     assert (tmp / "res" / "figures" / "resolution_mde.png").is_file()
     vc = resolution.variance_components(arms, pairs, "heldout")
     assert vc["seed_var"] == pytest.approx(row["seed_sd"] ** 2)

@@ -182,9 +182,9 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
                        "within arms, seed_dof degrees of freedom); image_sd: standard deviation "
                        "of paired per-image differences (median over the study's comparisons); "
                        "MDE at α = 0.05 two-sided, power 0.8.",
-                       "Convergence at this noise: epoch_noise, the sd of one epoch's "
-                       "validation NME about its trend over the last 20 % of epochs (relative, "
-                       "pooled over runs); plateau_flagged, the rate at which the convergence "
+                       "Convergence at this noise: epoch_noise_pct, the sd of one epoch's "
+                       "validation NME about its trend over the last 20 % of epochs (% of the "
+                       "NME, pooled over runs; blank when that window holds under 3 epochs); plateau_flagged, the rate at which the convergence "
                        "criterion (< 1 % gain of the window's best over the earlier best) calls a "
                        "run unconverged that has stopped improving, at that noise and the "
                        "profile's schedule (sccnb.study.resolution.plateau_flag_rate, an upper "
@@ -228,7 +228,7 @@ def _convergence_columns(arms: Mapping[str, Sequence[Run]]) -> dict:
     late = max(1, int(round(CONVERGENCE_WINDOW * train["epochs"])))
     trends = [t for t in (late_trend(r.history) for r in runs) if t is not None]
     flags = [convergence(r.history)["converged"] for r in runs]
-    return {"epoch_noise": noise,
+    return {"epoch_noise_pct": None if noise is None else 100 * noise,
             "plateau_flagged": None if noise is None else plateau_flag_rate(noise, before, late),
             "late_trend_median": float(np.median(trends)) if trends else None,
             "converged": f"{sum(bool(f) for f in flags)}/{len(flags)}"}
