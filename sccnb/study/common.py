@@ -155,7 +155,9 @@ CONVERGENCE_NOTE = (
 CLAIM_NOTES = [claim_stats.RULES,
                "seeds A/B: runs per arm; seed sd: standard deviation of the runs' mean NMEs "
                "across seeds; MDE: the smallest |Δ| this comparison detects with probability "
-               "0.8 at α = 0.05 (blank below 2 seeds).",
+               "0.8 at α = 0.05 (blank below 2 seeds). Each interval is for its own claim, not "
+               "corrected for the number of claims: among m claims with no true effect, about "
+               "0.05·m would get agrees/disagrees by chance.",
                "converged: runs meeting the convergence criterion, better arm / worse arm; "
                "late_trend_delta: how the difference itself was still moving over the last 20 % "
                "of epochs (late_trend of the better arm minus the worse arm's, points; near 0: "
