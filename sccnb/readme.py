@@ -113,15 +113,16 @@ def _real_faces(root: Path, real_profile: str) -> str:
              "Every claim with its seed-aware 95 % interval (training seeds and held-out faces; "
              "`sccnb.claims`), the minimum detectable effect (MDE) of the comparison, and the "
              "verdict (fewer than 3 seeds in an arm: descriptive only):\n",
-             "| comparison | claim | paper Δ | ours Δ [95 % CI] | seeds | MDE | verdict |",
-             "|---|---|---|---|---|---|---|"]
+             "| comparison | claim | paper Δ | ours Δ [95 % CI] | paper Δ in CI | seeds | MDE | "
+             "verdict |", "|---|---|---|---|---|---|---|---|"]
     for name, label in _REAL_CLAIMS:
         path = t / f"{name}_claims.csv"
         if not path.exists():
             continue
         for _, row in pd.read_csv(path).iterrows():
             lines.append(f"| [{label}](results/{real_profile}/tables/{name}.md) | {row['claim']} "
-                         f"| {_f(row['paper_delta'])} | {_ci(row)} | {row['seeds']} | "
+                         f"| {_f(row['paper_delta'])} | {_ci(row)} | "
+                         f"{_text(row.get('paper_delta_in_ci'))} | {row['seeds']} | "
                          f"{_f(row['mde'])} | {row['verdict']} |")
     missing = sum(len(json.loads((t / f"{n}.json").read_text())["provenance"].get(
         "missing_runs", [])) for n, _ in _REAL_CLAIMS if (t / f"{n}.json").exists())

@@ -116,3 +116,11 @@ def test_mde_shrinks_with_seeds_and_matches_the_power_it_promises():
         r = compare_arms(a, b)
         found += r.ci_high < 0
     assert 0.65 <= found / 300 <= 0.95
+
+
+def test_whether_the_papers_delta_lies_in_our_interval():
+    from sccnb.study.common import _inside
+
+    assert _inside(-0.28, -0.14, 0.12) == "no"  # inconclusive here, yet not the paper's effect
+    assert _inside(-0.08, -0.13, 0.13) == "yes"
+    assert _inside(None, -0.1, 0.1) == "—" and _inside(-0.2, float("nan"), float("nan")) == "—"

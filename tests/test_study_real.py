@@ -51,6 +51,8 @@ def test_scc_vs_fc_claim_uses_three_seeds_per_arm(study):
     assert row["paper_delta"] == pytest.approx(4.40 - 5.67)
     assert row["converged"].count("/3") == 2
     assert np.isnan(row["late_trend_delta"])  # 1-epoch runs have no window to fit a trend in
+    assert row["paper_delta_in_ci"] == ("yes" if row["ci95_low"] <= row["paper_delta"]
+                                        <= row["ci95_high"] else "no")
     md = (t / "table3_real300w_claims.md").read_text()
     assert "descriptive only" in md and "Welch" in md  # the rules are written under the table
 

@@ -162,7 +162,10 @@ CLAIM_NOTES = [claim_stats.RULES,
                "late_trend_delta: how the difference itself was still moving over the last 20 % "
                "of epochs (late_trend of the better arm minus the worse arm's, points; near 0: "
                "more training would move both arms alike; negative: the better arm was pulling "
-               "further ahead) — see the arm table's notes."]
+               "further ahead) — see the arm table's notes.",
+               "paper_delta_in_ci: whether the paper's Δ lies inside our interval; 'no' beside "
+               "an inconclusive verdict means our runs show no effect and also not the "
+               "paper's."]
 
 
 def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequence[Run]],
@@ -196,11 +199,22 @@ def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequen
                                   f"{converged_label(runs[worse])}",
                      "late_trend_delta": late_trend_mean(runs[better])
                      - late_trend_mean(runs[worse]),
+                     "paper_delta_in_ci": _inside(paper_delta, r.ci_low, r.ci_high),
                      "verdict": r.verdict})
     return pd.DataFrame(rows, columns=["claim", "better", "worse", "paper_delta", "ours_delta",
                                        "ci95_low", "ci95_high", "seeds", "seed_sd_better",
                                        "seed_sd_worse", "mde", "converged", "late_trend_delta",
-                                       "verdict"])
+                                       "paper_delta_in_ci", "verdict"])
+
+
+def _inside(value: float | None, low: float | None, high: float | None) -> str:
+    """"yes"/"no": whether the paper's Δ lies in our interval ("—" without one of them). An
+    inconclusive claim whose interval excludes the paper's Δ still says the paper's effect is
+    not what these runs show."""
+    if value is None or low is None or high is None or any(
+            isinstance(v, float) and np.isnan(v) for v in (value, low, high)):
+        return "—"
+    return "yes" if low <= value <= high else "no"
 
 
 def converged_label(runs: Sequence[Run]) -> str:
