@@ -21,7 +21,8 @@ from ..train import ensure_runs
 
 __all__ = ["StudySetup", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
            "claim_rows", "dataset_label", "table_provenance", "pm", "ablation", "arm_matrix",
-           "converged_label", "late_trend", "late_trend_mean", "CLAIM_NOTES", "CONVERGENCE_NOTE"]
+           "converged_label", "window_epochs", "late_window", "late_trend", "late_trend_mean",
+           "CLAIM_NOTES", "CONVERGENCE_NOTE"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
@@ -225,6 +226,20 @@ def converged_label(runs: Sequence[Run]) -> str:
     return f"{sum(bool(f) for f in flags)}/{len(flags)}"
 
 
+def window_epochs(epochs: int) -> int:
+    """Epochs in the convergence window of :func:`sccnb.evaluate.convergence` (its last 20 %)."""
+    from ..evaluate import CONVERGENCE_WINDOW
+
+    return max(1, int(round(CONVERGENCE_WINDOW * epochs)))
+
+
+def late_window(history: pd.DataFrame) -> pd.DataFrame:
+    """The validation passes of a run's convergence window (:func:`window_epochs`)."""
+    if "val_nme" not in history:
+        return history.iloc[:0]
+    return history.iloc[len(history) - window_epochs(len(history)):].dropna(subset=["val_nme"])
+
+
 def late_trend(history: pd.DataFrame) -> float | None:
     """How much a run was still improving when it stopped: the least-squares slope of validation
     NME (points per epoch) over the convergence window of :func:`sccnb.evaluate.convergence` (the
@@ -234,15 +249,11 @@ def late_trend(history: pd.DataFrame) -> float | None:
     epochs with the minimum of fewer epochs at the same learning rate and so, on a noisy plateau,
     reports a gain where there is no trend (:func:`sccnb.study.resolution.plateau_flag_rate`).
     None when the window has fewer than 3 validation passes."""
-    from ..evaluate import CONVERGENCE_WINDOW
-
-    n = len(history)
-    w = max(1, int(round(CONVERGENCE_WINDOW * n)))
-    late = history.iloc[n - w:].dropna(subset=["val_nme"]) if "val_nme" in history else None
-    if late is None or len(late) < 3:
+    late = late_window(history)
+    if len(late) < 3:
         return None
     slope = np.polyfit(late["epoch"].to_numpy(float), 100 * late["val_nme"].to_numpy(float), 1)[0]
-    return float(slope * w)
+    return float(slope * window_epochs(len(history)))
 
 
 def late_trend_mean(runs: Sequence[Run]) -> float:

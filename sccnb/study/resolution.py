@@ -33,8 +33,9 @@ from .. import claims as claim_stats
 from .. import paper
 from ..report import save_figure, write_table
 from ..runs import Run
-from ..evaluate import CONVERGENCE_TOLERANCE, CONVERGENCE_WINDOW
-from .common import StudySetup, arm_matrix, late_trend, table_provenance
+from ..evaluate import CONVERGENCE_TOLERANCE
+from .common import (StudySetup, arm_matrix, converged_label, late_trend, late_window,
+                     table_provenance, window_epochs)
 
 __all__ = ["variance_components", "mde_curve", "paper_effects", "run", "SEEDS_AXIS",
            "epoch_noise", "final_lr_epochs_before_window", "plateau_flag_rate"]
@@ -75,9 +76,7 @@ def epoch_noise(runs: Sequence[Run]) -> tuple[float | None, int]:
     adds, as a fraction of the NME. (None, 0) without a window of at least 3 passes."""
     ss, dof = 0.0, 0
     for r in runs:
-        h = r.history
-        n = len(h)
-        late = h.iloc[n - max(1, int(round(CONVERGENCE_WINDOW * n))):].dropna(subset=["val_nme"])
+        late = late_window(r.history)
         if len(late) < 3:
             continue
         x, y = late["epoch"].to_numpy(float), late["val_nme"].to_numpy(float)
@@ -90,8 +89,7 @@ def epoch_noise(runs: Sequence[Run]) -> tuple[float | None, int]:
 def final_lr_epochs_before_window(epochs: int, milestones: Sequence[int]) -> int:
     """Epochs at the final learning rate that precede the convergence window (0 when the last
     learning-rate drop falls inside the window)."""
-    start = epochs - max(1, int(round(CONVERGENCE_WINDOW * epochs)))
-    return max(0, start - max(milestones, default=0))
+    return max(0, epochs - window_epochs(epochs) - max(milestones, default=0))
 
 
 def plateau_flag_rate(noise_rel: float, before: int, late: int,
@@ -184,7 +182,8 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
                        "MDE at α = 0.05 two-sided, power 0.8.",
                        "Convergence at this noise: epoch_noise_pct, the sd of one epoch's "
                        "validation NME about its trend over the last 20 % of epochs (% of the "
-                       "NME, pooled over runs; blank when that window holds under 3 epochs); plateau_flagged, the rate at which the convergence "
+                       "NME, pooled over runs; blank when that window holds under 3 epochs); "
+                       "plateau_flagged, the rate at which the convergence "
                        "criterion (< 1 % gain of the window's best over the earlier best) calls a "
                        "run unconverged that has stopped improving, at that noise and the "
                        "profile's schedule (sccnb.study.resolution.plateau_flag_rate, an upper "
@@ -217,21 +216,18 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
 
 def _convergence_columns(arms: Mapping[str, Sequence[Run]]) -> dict:
     """The convergence columns of one data source's row (runs shared by arms count once)."""
-    from ..evaluate import convergence
-
     runs = list({r.id: r for rs in arms.values() for r in rs}.values())
     if not runs:
         return {}
     noise, _ = epoch_noise(runs)
     train = runs[0].config["train"]
     before = final_lr_epochs_before_window(train["epochs"], train.get("lr_milestones") or ())
-    late = max(1, int(round(CONVERGENCE_WINDOW * train["epochs"])))
+    late = window_epochs(train["epochs"])
     trends = [t for t in (late_trend(r.history) for r in runs) if t is not None]
-    flags = [convergence(r.history)["converged"] for r in runs]
     return {"epoch_noise_pct": None if noise is None else 100 * noise,
             "plateau_flagged": None if noise is None else plateau_flag_rate(noise, before, late),
             "late_trend_median": float(np.median(trends)) if trends else None,
-            "converged": f"{sum(bool(f) for f in flags)}/{len(flags)}"}
+            "converged": converged_label(runs)}
 
 
 def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cpu",
