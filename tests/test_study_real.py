@@ -89,4 +89,5 @@ def test_resolution_report_from_the_stored_runs(study):
     assert pd.isna(row["epoch_noise_pct"]) and pd.isna(row["plateau_flagged"])  # 1 epoch: no window
     assert (tmp / "res" / "figures" / "resolution_mde.png").is_file()
     vc = resolution.variance_components(arms, pairs, "heldout")
-    assert vc["seed_var"] == pytest.approx(row["seed_sd"] ** 2)
+    assert vc["seed_var"] == pytest.approx(row["seed_sd_pooled"] ** 2)
+    assert vc["seed_var_robust"] == pytest.approx(row["seed_sd"] ** 2)

@@ -4,7 +4,20 @@ as a function of the seeds per arm, from the variances measured on the committed
 For each profile and dataset:
 
 * **seed variance** ``σ²_seed``: the variance of a run's mean test NME across training seeds of
-  one config, pooled over every arm with at least 2 seeds (``Σ (n_k − 1) s²_k / Σ (n_k − 1)``);
+  one config. Two estimates, both reported:
+
+  - *robust* (:func:`robust_seed_sd`, the one the MDE uses): the median over arms with at least 2
+    seeds of ``s_k / c(ν_k)``, where ``c(ν) = sqrt(median(χ²_ν) / ν)`` makes each arm's sd
+    median-unbiased for a normal seed distribution (``c(2) ≈ 0.83``: with 3 seeds the sample sd
+    falls below σ more often than above it). It describes a typical arm: one arm whose seeds
+    fail in a different way (a seed that does not train) moves it by at most one rank;
+  - *pooled* (``Σ (n_k − 1) s²_k / Σ (n_k − 1)``), the efficient estimate when every arm has the
+    same normal seed spread, and the one a single failing arm dominates. The report names the arm
+    with the largest sd beside it.
+
+  The two agree when the arms share one seed spread; when they part, the pooled one describes an
+  arm's failure mode, not the study's typical noise. Per-claim intervals, MDEs and verdicts never
+  use either: each comparison uses its own two arms (:mod:`sccnb.claims`);
 * **image variance** ``σ²_d``: the variance over test images of the paired per-image difference
   between two arms (seed-averaged), the median over the comparisons the study makes;
 * ``MDE(n) = (t(0.975, ν) + t(0.8, ν)) · sqrt(2 σ²_seed / n + σ²_d / M)`` for ``n`` seeds per arm
@@ -37,7 +50,8 @@ from ..evaluate import CONVERGENCE_TOLERANCE
 from .common import (StudySetup, arm_matrix, converged_label, late_trend, late_window,
                      table_provenance, window_epochs)
 
-__all__ = ["variance_components", "mde_curve", "paper_effects", "run", "SEEDS_AXIS",
+__all__ = ["variance_components", "robust_seed_sd", "sd_median_factor", "mde_curve",
+           "paper_effects", "run", "SEEDS_AXIS",
            "epoch_noise", "final_lr_epochs_before_window", "plateau_flag_rate"]
 
 SEEDS_AXIS = (2, 3, 4, 5, 6, 8, 10, 15, 20)
@@ -45,9 +59,10 @@ SEEDS_AXIS = (2, 3, 4, 5, 6, 8, 10, 15, 20)
 
 def variance_components(arms: Mapping[str, Sequence[Run]], pairs: Sequence[tuple[str, str]],
                         split: str) -> dict:
-    """Pooled seed variance (points²) over arms with ≥ 2 seeds, and the median paired image
-    variance over ``pairs`` whose arms both have runs; with their degrees of freedom."""
-    num, dof, sds, seen = 0.0, 0, {}, set()
+    """Seed variance (points²) over arms with ≥ 2 seeds, pooled and robust
+    (:func:`robust_seed_sd`), and the median paired image variance over ``pairs`` whose arms both
+    have runs; with their degrees of freedom and each arm's sd."""
+    num, dof, sds, dofs, seen = 0.0, 0, {}, {}, set()
     for label, runs in arms.items():
         ids = tuple(sorted(r.id for r in runs))
         if len(runs) >= 2 and ids not in seen:  # an arm shared by two comparisons counts once
@@ -57,6 +72,7 @@ def variance_components(arms: Mapping[str, Sequence[Run]], pairs: Sequence[tuple
             num += (len(runs) - 1) * means.var(ddof=1)
             dof += len(runs) - 1
             sds[label] = float(means.std(ddof=1))
+            dofs[label] = len(runs) - 1
     image_vars, images = [], None
     for a, b in pairs:
         if arms.get(a) and arms.get(b):
@@ -64,10 +80,29 @@ def variance_components(arms: Mapping[str, Sequence[Run]], pairs: Sequence[tuple
             _, mb = arm_matrix(arms[b], split)
             image_vars.append(float((ma.mean(0) - mb.mean(0)).var(ddof=1)))
             images = ma.shape[1]
+    robust = robust_seed_sd({k: (sds[k], dofs[k]) for k in sds})
     return {"seed_var": num / dof if dof else None, "seed_dof": dof,
-            "seed_sd_by_arm": sds,
+            "seed_var_robust": None if robust is None else robust ** 2,
+            "seed_sd_by_arm": sds, "seed_dof_by_arm": dofs,
             "image_var": float(np.median(image_vars)) if image_vars else None,
             "image_pairs": len(image_vars), "images": images}
+
+
+def sd_median_factor(dof: int) -> float:
+    """``c(ν) = sqrt(median(χ²_ν) / ν)``: the median of a normal sample's sd with ν degrees of
+    freedom, in units of σ (0.83 for ν = 2, → 1 as ν grows)."""
+    from scipy.stats import chi2
+
+    return float(np.sqrt(chi2.median(dof) / dof))
+
+
+def robust_seed_sd(sds: Mapping[str, tuple[float, int]]) -> float | None:
+    """The seed sd of a typical arm: the median over arms of ``s_k / c(ν_k)``
+    (:func:`sd_median_factor`), from ``label -> (sample sd, degrees of freedom)``. Median-unbiased
+    for σ when every arm's seeds are normal with one σ; an arm with a failing seed moves it by
+    one rank at most. None without an arm."""
+    scaled = [sd / sd_median_factor(dof) for sd, dof in sds.values() if dof >= 1]
+    return float(np.median(scaled)) if scaled else None
 
 
 def epoch_noise(runs: Sequence[Run]) -> tuple[float | None, int]:
@@ -143,20 +178,26 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
 
     ``sources``: name -> (setup, arms label -> runs, pairs, split, seeds used per arm).
     """
-    rows, curves, provs = [], {}, {}
+    rows, curves, pooled_curves, provs = [], {}, {}, {}
     effects = paper_effects()
     for name, (setup, arms, pairs, split, used) in sources.items():
         vc = variance_components(arms, pairs, split)
+        by_arm = vc["seed_sd_by_arm"]
+        largest = max(by_arm, key=by_arm.get) if by_arm else None
         row = {"data": name, "profile": setup.profile,
-               "seed_sd": None if vc["seed_var"] is None else float(np.sqrt(vc["seed_var"])),
-               "seed_dof": vc["seed_dof"],
-               "image_sd": None if vc["image_var"] is None else float(np.sqrt(vc["image_var"])),
+               "seed_sd": _sqrt(vc["seed_var_robust"]),
+               "seed_sd_pooled": _sqrt(vc["seed_var"]),
+               "seed_dof": vc["seed_dof"], "seed_arms": len(by_arm),
+               "seed_sd_largest_arm": (f"{largest} {by_arm[largest]:.2f}" if largest else None),
+               "image_sd": _sqrt(vc["image_var"]),
                "images": vc["images"], "seeds_used": max(used) if used else None}
         if vc["seed_var"] is not None and vc["image_var"] is not None:
-            curve = mde_curve(vc["seed_var"], vc["image_var"], vc["images"])
-            curves[name] = curve
+            curve = mde_curve(vc["seed_var_robust"], vc["image_var"], vc["images"])
+            pooled = mde_curve(vc["seed_var"], vc["image_var"], vc["images"])
+            curves[name], pooled_curves[name] = curve, pooled
             row["mde_3_seeds"] = float(curve[3])
             row["mde_20_seeds"] = float(curve[20])
+            row["mde_3_seeds_pooled"] = float(pooled[3])
             resolved = [k for k, v in effects.items() if v >= curve[3]]
             row["paper_effects_resolved_at_3_seeds"] = (
                 f"{len(resolved)}/{len(effects)}: " + ", ".join(resolved) if resolved
@@ -176,10 +217,16 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
                        "seeds per arm and M test images (sccnb.claims.mde, Welch ν); a paper "
                        "effect below the MDE at our seed count can be neither confirmed nor "
                        "refuted here (its claim reads 'below resolution').",
-                       "seed_sd: standard deviation of a run's mean NME across seeds (pooled "
-                       "within arms, seed_dof degrees of freedom); image_sd: standard deviation "
-                       "of paired per-image differences (median over the study's comparisons); "
-                       "MDE at α = 0.05 two-sided, power 0.8.",
+                       "seed_sd: standard deviation of a run's mean NME across seeds in a "
+                       "typical arm (median over the seed_arms arms with ≥ 2 seeds of each "
+                       "arm's sd made median-unbiased, sccnb.study.resolution.robust_seed_sd); "
+                       "the MDE columns use it. seed_sd_pooled: the same pooled within arms "
+                       "(seed_dof degrees of freedom), with mde_3_seeds_pooled; one arm whose "
+                       "seeds fail differently dominates it, so seed_sd_largest_arm names the "
+                       "arm with the largest sd. Per-claim MDEs use each comparison's own arms, "
+                       "not these. image_sd: standard deviation of paired per-image differences "
+                       "(median over the study's comparisons). MDE at α = 0.05 two-sided, "
+                       "power 0.8.",
                        "Convergence at this noise: epoch_noise_pct, the sd of one epoch's "
                        "validation NME about its trend over the last 20 % of epochs (% of the "
                        "NME, pooled over runs; blank when that window holds under 3 epochs); "
@@ -196,9 +243,14 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
         for i, (name, curve) in enumerate(curves.items()):
             ax.plot(curve.index, curve.values, "o-", color=f"C{i}", label=f"MDE — {name}")
-        for k, v in sorted(effects.items(), key=lambda kv: kv[1]):
+            pooled = pooled_curves[name]
+            if not np.allclose(pooled.values, curve.values, rtol=0.05):
+                ax.plot(pooled.index, pooled.values, "--", color=f"C{i}", lw=0.9, alpha=0.7,
+                        label="  same, seed sd pooled over all arms")
+        ordered = sorted(effects.items(), key=lambda kv: kv[1])
+        for (k, v), y in zip(ordered, _spread_log([v for _, v in ordered], 0.09)):
             ax.axhline(v, color="0.6", lw=0.7, ls=":")
-            ax.text(SEEDS_AXIS[-1], v, f" {k} ({v:.2f})", fontsize=6.5, va="center",
+            ax.text(SEEDS_AXIS[-1], y, f" {k} ({v:.2f})", fontsize=6.5, va="center",
                     color="0.35")
         ax.axvline(3, color="C3", lw=0.8, ls="--")
         ax.set_yscale("log")
@@ -212,6 +264,19 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
         save_figure(fig, out_dir, "resolution_mde")
         plt.close(fig)
     return df
+
+
+def _spread_log(values: Sequence[float], gap: float) -> list[float]:
+    """Label heights for ascending ``values`` on a log axis, at least ``gap`` decades apart."""
+    out: list[float] = []
+    for v in values:
+        y = np.log10(v)
+        out.append(y if not out else max(y, out[-1] + gap))
+    return [float(10 ** y) for y in out]
+
+
+def _sqrt(var: float | None) -> float | None:
+    return None if var is None else float(np.sqrt(var))
 
 
 def _convergence_columns(arms: Mapping[str, Sequence[Run]]) -> dict:
