@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["provenance", "git_commit", "device_name", "atomic_write_text", "atomic_write_bytes",
+__all__ = ["provenance", "git_commit", "pin_commit", "pin_worker", "device_name", "atomic_write_text", "atomic_write_bytes",
            "write_json", "file_lock", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,30 @@ def git_commit(repo: Path = REPO_ROOT) -> str:
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+_PINNED: str | None = None
+
+
+def pin_commit() -> str:
+    """Record :func:`git_commit` now, for every later :func:`provenance` of this process.
+
+    A training worker imports the package when it starts and keeps that code for every run it
+    trains; a commit read at each run's start would name the HEAD of that moment instead, which
+    can be newer than the code that ran."""
+    global _PINNED
+    _PINNED = git_commit()
+    return _PINNED
+
+
+def pin_worker() -> None:
+    """Pool initializer of the training workers (:func:`sccnb.train.ensure_runs`): pin the commit
+    and the code fingerprint (:func:`sccnb.runs.code_fingerprint`, cached per process) to the
+    code this worker just imported."""
+    from .runs import code_fingerprint
+
+    pin_commit()
+    code_fingerprint()
 
 
 def device_name(device: str | None = None) -> str:
@@ -64,7 +88,7 @@ def provenance(device: str | None = None, **extra: Any) -> dict[str, Any]:
     import torch
 
     return {
-        "commit": git_commit(),
+        "commit": _PINNED or git_commit(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": device_name(device),
         "python": platform.python_version(),

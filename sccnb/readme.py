@@ -130,7 +130,7 @@ def _real_faces(root: Path, real_profile: str) -> str:
     lines = [f"\n**Real faces** (`make real300w`, profile `{real_profile}`: ResNet34 width 16, "
              f"64², epochs {', '.join(map(str, prov['epochs']))}; trained at commit(s) "
              f"{', '.join(prov['run_commits'])}): on held-out AFW + HELEN photos of "
-             f"`shared/data/300w_mini`, NME {nme('SCC (full model)')} for SCC vs "
+             f"`../shared/data/300w_mini`, NME {nme('SCC (full model)')} for SCC vs "
              f"{nme('FC baseline (Soft Wing)')} for the FC baseline vs "
              f"{_f(r.loc['mean training shape', 'NME_ours'])} % for the mean training shape. The "
              f"paper reports {_f(r.loc['SCC (full model)', 'NME_paper_300W_full'])} % on 300-W's "

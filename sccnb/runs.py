@@ -273,6 +273,9 @@ def _sha256(path: Path) -> str:
 _EPOCHS: dict[tuple[str, int, int], int | None] = {}
 
 
+_HISTORIES: dict[tuple[str, int, int], pd.DataFrame] = {}
+
+
 def _checkpoint_epoch(path: Path) -> int | None:
     """The last finished epoch a training checkpoint records (None when unreadable), cached per
     process by (path, size, mtime) like :func:`_sha256`: the whole checkpoint is loaded to read
@@ -338,7 +341,13 @@ class Run:
 
     @property
     def history(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / "history.csv")
+        """One row per epoch (a copy; the file is read once per version of it)."""
+        path = self.path / "history.csv"
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _HISTORIES:
+            _HISTORIES[key] = pd.read_csv(path)
+        return _HISTORIES[key].copy()
 
     def predictions(self, split: str) -> pd.DataFrame:
         """Per-image table of a test split: name, nme, subset flags, dataset, split."""

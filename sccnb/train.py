@@ -352,8 +352,10 @@ def ensure_runs(configs: list[TrainConfig], runs_root: str | Path | None = None,
     else:
         import multiprocessing as mp
 
+        from .provenance import pin_worker
+
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=pin_worker) as pool:
             gpus = torch.cuda.device_count()
             jobs = [(c, runs_root, need_weights, gpus) for c in unique]
             for i, path in pool.imap_unordered(_ensure_worker_indexed, list(enumerate(jobs)),

@@ -279,3 +279,38 @@ def test_a_fresh_clone_elsewhere_rerenders_the_real_face_table_without_training(
     claims = tmp_path / "out" / "tables" / "table3_real300w_claims.csv"
     pd.testing.assert_frame_equal(pd.read_csv(claims), pd.read_csv(
         committed.with_name("table3_real300w_claims.csv")))
+
+
+def test_history_is_read_once_per_version_and_handed_out_as_a_copy(tmp_path):
+    folder = tmp_path / "smoke-wflw-fc-0000000000"
+    folder.mkdir()
+    (folder / "history.csv").write_text("epoch,val_nme\n0,0.2\n1,0.1\n")
+    run = Run(folder)
+    h = run.history
+    h.loc[0, "val_nme"] = 9.0  # a caller's change stays with the caller
+    assert run.history["val_nme"].tolist() == [0.2, 0.1]
+    (folder / "history.csv").write_text("epoch,val_nme\n0,0.2\n1,0.1\n2,0.05\n")
+    assert run.history["val_nme"].tolist() == [0.2, 0.1, 0.05]  # a new version is read again
+
+
+
+def test_a_worker_records_the_commit_of_the_code_it_imported(monkeypatch):
+    import multiprocessing as mp
+
+    from sccnb import provenance as prov
+
+    real_head = prov.git_commit()
+    monkeypatch.setattr(prov, "_PINNED", None)
+    heads = iter(["aaaaaaaaaaaa", "bbbbbbbbbbbb"])
+    monkeypatch.setattr(prov, "git_commit", lambda: next(heads))
+    assert prov.pin_commit() == "aaaaaaaaaaaa"  # the worker starts at commit a ...
+    assert prov.provenance("cpu")["commit"] == "aaaaaaaaaaaa"  # ... HEAD moves on: still a
+    # the training pool's initializer pins in the spawned worker, before any run starts
+    with mp.get_context("spawn").Pool(1, initializer=prov.pin_worker) as pool:
+        assert pool.apply(_pinned_commit) == real_head
+
+
+def _pinned_commit():
+    from sccnb import provenance as prov
+
+    return prov._PINNED

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import paper
+from ..config import portable_path
 from ..report import write_table
 from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, claim_rows,
                      converged_label, late_trend_mean, seed_mean, table_provenance)
@@ -134,7 +135,8 @@ def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True) -> p
                             dataset="real300w")
     m = first.metrics
     write_table(df, out_dir, "table3_real300w", provenance=prov,
-                title="Real 300-W faces (shared/data/300w_mini): held-out NME, FR@0.1, AUC@0.1",
+                title=f"Real 300-W faces ({portable_path(setup.config('real300w').data_root)}): "
+                      "held-out NME, FR@0.1, AUC@0.1",
                 notes=[f"Ours: {m['train_faces']} training and {m['val_faces']} selection faces "
                        "(the selection photos change with the seed); "
                        f"{m['splits']['heldout']['summary']['full']['count']} held-out faces "
