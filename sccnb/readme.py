@@ -63,7 +63,8 @@ def _ci(row) -> str:
 
 _REAL_CLAIMS = (("table3_real300w", "SCC vs FC"), ("real300w_loss", "losses (Table 8)"),
                 ("real300w_attention", "attention (Table 6)"),
-                ("real300w_topk", "top-k (Table 7)"))
+                ("real300w_topk", "top-k (Table 7)"),
+                ("real300w_schedule", "schedule probe (not the paper's)"))
 
 
 def _convergence(res: pd.DataFrame) -> list[str]:

@@ -70,6 +70,10 @@ def test_ablations_render_what_is_stored_and_list_the_rest(study):
     assert loss.loc["softwing eps=0.5", "seeds"] == 3  # the FC baseline's runs, shared
     assert claims["topk"].empty  # k = 3 has nothing stored to be compared with
     assert (tmp / "out" / "figures" / "real300w_topk.png").is_file()
+    schedule = pd.read_csv(t / "real300w_schedule.csv")  # the probe: only the profile's arms
+    assert list(schedule["variant"]) == ["SCC, drops 40/46", "FC, drops 40/46", "mean-shape"]
+    assert "SCC, drops 30/40 (seed 0)" in json.loads(
+        (t / "real300w_schedule.json").read_text())["provenance"]["missing_runs"]
 
 
 def test_resolution_report_from_the_stored_runs(study):

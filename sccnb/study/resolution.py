@@ -306,6 +306,8 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
     real = StudySetup(profile=real_profile, data_root=data_root, missing="skip")
     arms, pairs, seeds_used = {}, [], []
     for name, entries in EVIDENCE.items():
+        if name == "schedule":  # a probe of another schedule: not the profile's noise
+            continue
         runs = real.train({f"{name}/{label}": real.config("real300w", **changes)
                            for label, changes, _ in entries},
                           seeds={f"{name}/{label}": seeds for label, _, seeds in entries})
