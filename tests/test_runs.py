@@ -314,3 +314,26 @@ def _pinned_commit():
     from sccnb import provenance as prov
 
     return prov._PINNED
+
+
+def test_regeneration_estimate_replays_the_scheduler_on_the_least_contended_runs(tmp_path):
+    import dataclasses
+
+    from sccnb.study.plan import regeneration_estimate
+
+    base = resolve_config("smoke", epochs=4)
+    scc = [dataclasses.replace(base, seed=s) for s in range(3)]
+    fc = [dataclasses.replace(base, head="fc", seed=s) for s in range(2)]
+    for cfg, per_epoch in [(scc[0], 60.0), (scc[1], 90.0), (fc[0], 30.0)]:
+        folder = tmp_path / run_id(cfg)
+        folder.mkdir()
+        (folder / "metrics.json").write_text("{}")
+        pd.DataFrame({"epoch": range(4), "seconds": [per_epoch] * 4}).to_csv(
+            folder / "history.csv", index=False)
+    est = regeneration_estimate(scc + fc, tmp_path, workers=2, quantile=0.0)
+    assert est["finished"] == 3 and est["runs"] == 5
+    assert est["per_run_min"] == {"scc": 4.0, "fc": 2.0}  # the least contended: 60 s and 30 s
+    # in order, each to the first free worker: A scc 4, B scc 4, A scc 8, B fc 6, B fc 8 min
+    assert est["wall_h"] == pytest.approx(8 / 60)
+    assert est["remaining_h"] == pytest.approx(4 / 60)  # scc seed 2 and fc seed 1 beside it
+    assert regeneration_estimate(scc, tmp_path / "empty", workers=2)["wall_h"] is None

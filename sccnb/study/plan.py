@@ -11,6 +11,9 @@ longest). The notebooks then only load.
 3 seeds per arm), most wanted first, with one progress bar and an ETA. It is resumable: finished
 runs are kept and an interrupted one resumes from its last epoch.
 
+``--estimate`` says how long regenerating them from scratch takes on this kind of machine, from
+the committed runs' own per-epoch seconds (:func:`regeneration_estimate`).
+
 ``--stale`` lists stored runs whose code fingerprint differs from this checkout's;
 ``--rekey`` renames stored run folders whose id changed under the content-based identity (runs
 stored before it), so they are found again.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from pathlib import Path
 
 from ..runs import run_id
 from ..train import TrainConfig
@@ -28,7 +32,7 @@ from . import benchmarks, table5, table6, table7, table8
 from .common import StudySetup
 from .figures import FIG1_MODELS
 
-__all__ = ["planned_variants", "add_arguments", "run"]
+__all__ = ["planned_variants", "regeneration_estimate", "add_arguments", "run"]
 
 
 def planned_variants(setup: StudySetup) -> tuple[list[TrainConfig], set[TrainConfig]]:
@@ -47,6 +51,53 @@ def planned_variants(setup: StudySetup) -> tuple[list[TrainConfig], set[TrainCon
     return variants, weights
 
 
+def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: int = 2,
+                          quantile: float = 0.1) -> dict:
+    """How long training ``configs`` from scratch takes, in the order given, ``workers`` at a time.
+
+    A stored, finished run's cost is the sum of its ``history.csv`` ``seconds``. Runs are timed
+    on a shared machine (tests or other work beside them slow some), so each head's cost is the
+    ``quantile`` of its finished runs' costs per epoch, times the config's epochs: the least
+    contended runs, as on an idle machine. The wall time replays the scheduler of
+    :func:`sccnb.train.ensure_runs` (each run goes to the first free worker, in order).
+
+    Returns ``{"runs", "finished", "per_run_min": {head: minutes of its first config}, "wall_h",
+    "remaining_h", "timed_runs": {head: n}}`` (``remaining_h``: the same replay for the unfinished runs only);
+    ``per_run_min`` lacks a head none of whose runs has finished, and then the hours are None.
+    """
+    import numpy as np
+
+    from ..runs import Run, default_runs_root
+
+    root = Path(runs_root or default_runs_root())
+    per_epoch: dict[str, list[float]] = {}
+    finished = set()
+    for cfg in configs:
+        folder = root / run_id(cfg)
+        if not (folder / "metrics.json").is_file():
+            continue
+        finished.add(cfg)
+        seconds = Run(folder).history["seconds"]
+        per_epoch.setdefault(cfg.head, []).append(float(seconds.sum()) / len(seconds))
+    rate = {h: float(np.quantile(v, quantile)) for h, v in per_epoch.items()}
+
+    def wall(todo: list[TrainConfig]) -> float | None:
+        if any(c.head not in rate for c in todo):
+            return None
+        free = [0.0] * max(1, workers)
+        for c in todo:
+            i = free.index(min(free))
+            free[i] += rate[c.head] * c.epochs
+        return max(free) / 3600
+
+    return {"runs": len(configs), "finished": len(finished),
+            "per_run_min": {h: rate[h] * next(c.epochs for c in configs if c.head == h) / 60
+                            for h in rate},
+            "timed_runs": {h: len(v) for h, v in per_epoch.items()},
+            "wall_h": wall(configs),
+            "remaining_h": wall([c for c in configs if c not in finished])}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--data-root", default="")
@@ -57,6 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="print the planned run ids only")
     parser.add_argument("--only", default="", help="real-face profiles: comma-separated "
                         "comparisons of sccnb.study.real300w.EVIDENCE to train (default all)")
+    parser.add_argument("--estimate", action="store_true",
+                        help="real-face profiles: print how long regenerating the planned runs "
+                        "from scratch takes with --workers (from the stored runs' per-epoch "
+                        "seconds), then exit")
     parser.add_argument("--stale", action="store_true",
                         help="list stored runs whose code fingerprint differs from this "
                         "checkout's (exit 1 if any), then exit")
@@ -146,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hours(h: float | None) -> str:
+    return "unknown (a head has no finished run)" if h is None else f"{h:.1f} h"
+
+
 def _real_faces(setup: StudySetup, args: argparse.Namespace) -> int:
     """The real-face evidence: every (config, seed) once, in priority order, resumable."""
     from ..train import ensure_runs
@@ -154,11 +213,20 @@ def _real_faces(setup: StudySetup, args: argparse.Namespace) -> int:
 
     only = tuple(x for x in args.only.split(",") if x)
     configs = evidence_configs(setup, only)
+    workers = setup.workers or _WORKERS.get(setup.profile, 1)
+    if args.estimate:
+        est = regeneration_estimate(configs, setup.runs_root, workers)
+        print(f"{est['runs']} planned runs, {est['finished']} finished; per run, as one of "
+              f"{workers} worker(s), from the 10th percentile of the finished runs: " + ", ".join(
+                  f"{h} {m:.1f} min ({est['timed_runs'][h]} runs)"
+                  for h, m in est["per_run_min"].items()))
+        print(f"from scratch: {_hours(est['wall_h'])}; what is not finished: "
+              f"{_hours(est['remaining_h'])}")
+        return 0
     if args.list:
         for cfg in configs:
             print(run_id(cfg), f"seed {cfg.seed}")
         return 0
-    workers = setup.workers or _WORKERS.get(setup.profile, 1)
     t0 = time.perf_counter()
     ensure_runs(configs, setup.runs_root, workers=workers, progress=True)
     print(f"{len(configs)} runs ready in {time.perf_counter() - t0:.0f} s")
