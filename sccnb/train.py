@@ -342,9 +342,15 @@ def ensure_runs(configs: list[TrainConfig], runs_root: str | Path | None = None,
     if progress:
         unique = [dataclasses.replace(c, progress=False) for c in unique]
         configs = [dataclasses.replace(c, progress=False) for c in configs]
-    bar = tqdm(total=len(unique), desc="runs", unit="run", disable=not progress,
-               dynamic_ncols=True)
+    root = Path(runs_root or default_runs_root())
     done: dict[TrainConfig, Run] = {}
+    for c in unique:  # stored runs first, so that the bar's rate and ETA count training only
+        stored = Run(root / run_id(c))
+        if stored.complete and (stored.has_weights or not need_weights):
+            done[c] = stored
+    bar = tqdm(total=len(unique), initial=len(done), desc="runs", unit="run",
+               disable=not progress, dynamic_ncols=True)
+    unique = [c for c in unique if c not in done]
     if workers <= 1 or len(unique) <= 1:
         for c in unique:
             done[c] = ensure_run(c, runs_root, need_weights=need_weights)

@@ -153,3 +153,20 @@ def test_torchrun_two_processes_complete_a_run(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, timeout=300)
     runs = list(tmp_path.glob("smoke-wflw-fc-*"))
     assert len(runs) == 1 and Run(runs[0]).complete
+
+
+def test_ensure_runs_loads_stored_runs_first_and_trains_the_rest_in_workers(tmp_path, capsys):
+    from sccnb.train import ensure_runs
+
+    stored_cfg = smoke(head="fc")
+    new = [smoke(head="fc", seed=1), smoke(head="fc", seed=2)]
+    stored = ensure_run(stored_cfg, tmp_path)
+    stamp = (stored.path / "metrics.json").stat().st_mtime_ns
+    out = ensure_runs([new[0], stored_cfg, new[1], new[0]], tmp_path, workers=2, progress=True)
+    assert [r.id for r in out] == [run_id(c) for c in (new[0], stored_cfg, new[1], new[0])]
+    assert all(r.complete for r in out)
+    assert (stored.path / "metrics.json").stat().st_mtime_ns == stamp  # loaded, not retrained
+    # trained in the pool: each worker records the commit it pinned when it started
+    assert Run(tmp_path / run_id(new[1])).config["provenance"]["commit"]
+    # the bar starts at the stored run, so its rate and ETA count trained runs only
+    assert "1/3" in capsys.readouterr().err.split("runs:")[1]
