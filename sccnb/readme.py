@@ -103,9 +103,10 @@ def _resolution_rows(res: pd.DataFrame) -> list[str]:
               "paper effects resolvable at 3 seeds |", "|---|---|---|---|---|---|"]
     for _, row in res.iterrows():
         sd, mde3 = _f(row.get("seed_sd")), _f(row.get("mde_3_seeds"))
-        if pooled:
+        if pooled and not pd.isna(row.get("seed_sd_pooled")):
             sd += (f" ({_f(row.get('seed_sd_pooled'))}; largest: "
                    f"{_text(row.get('seed_sd_largest_arm'))})")
+        if pooled and not pd.isna(row.get("mde_3_seeds_pooled")):
             mde3 += f" ({_f(row.get('mde_3_seeds_pooled'))})"
         lines.append(f"| {row['data']} | {sd} | {_f(row.get('image_sd'))} | {mde3} | "
                      f"{_f(row.get('mde_20_seeds'))} | "

@@ -67,5 +67,8 @@ def test_readme_resolution_rows_show_the_typical_and_the_pooled_sd():
     lines = _resolution_rows(res)
     assert ("| real | 0.09 (0.68; largest: topk/k=67 2.08) | 0.66 | 0.31 (2.07) | 0.13 | "
             "1/9: SCC vs FC (T5) |") in lines
+    unmeasured = res.assign(seed_sd=float("nan"), seed_sd_pooled=float("nan"),
+                            mde_3_seeds=float("nan"), mde_3_seeds_pooled=float("nan"))
+    assert "| real | — | 0.66 | — | 0.13 | 1/9: SCC vs FC (T5) |" in _resolution_rows(unmeasured)
     old = _resolution_rows(res.drop(columns=["seed_sd_pooled"]))  # a report from before
     assert "| real | 0.09 | 0.66 | 0.31 | 0.13 | 1/9: SCC vs FC (T5) |" in old

@@ -19,7 +19,8 @@ For each profile and dataset:
   arm's failure mode, not the study's typical noise. Per-claim intervals, MDEs and verdicts never
   use either: each comparison uses its own two arms (:mod:`sccnb.claims`);
 * **image variance** ``σ²_d``: the variance over test images of the paired per-image difference
-  between two arms (seed-averaged), the median over the comparisons the study makes;
+  between two arms (seed-averaged), the median over the comparisons the study makes between
+  arms with several seeds (a 1-seed arm's per-image errors carry one seed's noise);
 * ``MDE(n) = (t(0.975, ν) + t(0.8, ν)) · sqrt(2 σ²_seed / n + σ²_d / M)`` for ``n`` seeds per arm
   and ``M`` test images (:func:`sccnb.claims.mde`; α = 0.05 two-sided, power 0.8, Welch ν).
 
@@ -298,8 +299,9 @@ def _convergence_columns(arms: Mapping[str, Sequence[Run]]) -> dict:
 def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cpu",
                     data_root: str = "") -> dict:
     """The committed evidence as :func:`run`'s ``sources``: the real-face arms of
-    :data:`sccnb.study.real300w.EVIDENCE` (held-out faces) and Table 5's SynthFace arms (seeds
-    0-2 where they exist). Loads runs only: nothing trains."""
+    :data:`sccnb.study.real300w.EVIDENCE` (held-out faces), the schedule probe's arms with
+    their own schedule (when stored) and Table 5's SynthFace arms (seeds 0-2 where they exist).
+    Loads runs only: nothing trains."""
     from . import table5
     from .real300w import EVIDENCE
 
@@ -312,15 +314,25 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
                            for label, changes, _ in entries},
                           seeds={f"{name}/{label}": seeds for label, _, seeds in entries})
         arms.update(runs)
-        labels = [f"{name}/{label}" for label, _, _ in entries]
+        # image variance from comparisons of multi-seed arms only: a 1-seed arm's per-image
+        # errors carry one seed's noise, more than the seed means the MDE is stated for
+        labels = [f"{name}/{label}" for label, _, seeds in entries if len(seeds) > 1]
         pairs += [(labels[0], other) for other in labels[1:]]
         seeds_used += [len(v) for v in runs.values() if v]
+    probe = [(label, changes, seeds) for label, changes, seeds in EVIDENCE["schedule"]
+             if changes.get("lr_milestones")]
+    p_arms = real.train({label: real.config("real300w", **changes)
+                         for label, changes, _ in probe},
+                        seeds={label: seeds for label, _, seeds in probe})
     synth = StudySetup(profile=synth_profile, seeds=(0, 1, 2), missing="skip")
     s_arms = synth.train({label: synth.config("wflw", **changes)
                           for label, (_, changes, _) in table5.COLUMNS.items()})
     s_pairs = [(a, b) for a, b, _ in table5.CLAIMS]
-    return {
-        "real 300-W faces (300w_mini, held-out)": (real, arms, pairs, "heldout", seeds_used),
-        "SynthFace, WFLW layout (cpu profile)": (synth, s_arms, s_pairs, "test",
-                                                 [len(v) for v in s_arms.values() if v]),
-    }
+    sources = {"real 300-W faces (300w_mini, held-out)": (real, arms, pairs, "heldout",
+                                                          seeds_used)}
+    if any(p_arms.values()):  # the schedule probe: its own noise and convergence
+        sources["real 300-W faces, lr drops 30/40 (schedule probe)"] = (
+            real, p_arms, [tuple(p_arms)], "heldout", [len(v) for v in p_arms.values() if v])
+    sources["SynthFace, WFLW layout (cpu profile)"] = (synth, s_arms, s_pairs, "test",
+                                                       [len(v) for v in s_arms.values() if v])
+    return sources
