@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["provenance", "git_commit", "pin_commit", "pin_worker", "device_name", "atomic_write_text", "atomic_write_bytes",
-           "write_json", "file_lock", "REPO_ROOT"]
+__all__ = ["provenance", "git_commit", "pin_commit", "pin_worker", "device_name",
+           "atomic_write_text", "atomic_write_bytes", "write_json", "file_lock", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

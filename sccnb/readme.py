@@ -96,9 +96,10 @@ def _resolution_rows(res: pd.DataFrame) -> list[str]:
     if pooled:
         lines.append("Seed sd of a typical arm (robust: the median over arms; pooled over all "
                      "arms in brackets, with the arm of the largest sd). The MDEs use the "
-                     "typical arm's; the bracketed MDE uses the pooled sd. A claim's own MDE (in the "
-                     "claims tables above) uses only its two arms' seeds, so a claim whose arm "
-                     "has a failing seed can be below resolution where a typical arm is not.\n")
+                     "typical arm's; the bracketed MDE uses the pooled sd. A claim's own MDE (in "
+                     "the claims tables above) uses only its two arms' seeds, so a claim whose "
+                     "arm has a failing seed can be below resolution where a typical arm is "
+                     "not.\n")
     lines += ["| data | seed sd (points) | image sd | MDE at 3 seeds | MDE at 20 seeds | "
               "paper effects resolvable at 3 seeds |", "|---|---|---|---|---|---|"]
     for _, row in res.iterrows():

@@ -257,10 +257,15 @@ def load_weights(path: str | Path, device: str = "cpu") -> dict[str, Any]:
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
+def _version(path: Path) -> tuple[str, int, int]:
+    """(resolved path, size, mtime in ns): the key of the per-process caches of file contents."""
+    st = path.stat()
+    return str(path.resolve()), st.st_size, st.st_mtime_ns
+
+
 def _sha256(path: Path) -> str:
     """SHA-256 of a file, cached per process by (path, size, mtime)."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = _version(path)
     if key not in _DIGESTS:
         h = hashlib.sha256()
         with open(path, "rb") as f:
@@ -271,8 +276,6 @@ def _sha256(path: Path) -> str:
 
 
 _EPOCHS: dict[tuple[str, int, int], int | None] = {}
-
-
 _HISTORIES: dict[tuple[str, int, int], pd.DataFrame] = {}
 
 
@@ -282,8 +285,7 @@ def _checkpoint_epoch(path: Path) -> int | None:
     it, and :meth:`Run.has_weights` asks on every call for runs stored before seals."""
     import torch
 
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = _version(path)
     if key not in _EPOCHS:
         try:
             _EPOCHS[key] = int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
@@ -307,6 +309,10 @@ class Run:
     @property
     def complete(self) -> bool:
         return (self.path / "metrics.json").is_file()
+
+    def ready(self, need_weights: bool = False) -> bool:
+        """Complete, and with the records' weights when ``need_weights``: nothing to train."""
+        return self.complete and (self.has_weights or not need_weights)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -343,8 +349,7 @@ class Run:
     def history(self) -> pd.DataFrame:
         """One row per epoch (a copy; the file is read once per version of it)."""
         path = self.path / "history.csv"
-        st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        key = _version(path)
         if key not in _HISTORIES:
             _HISTORIES[key] = pd.read_csv(path)
         return _HISTORIES[key].copy()

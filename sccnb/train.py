@@ -284,7 +284,7 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
         return run
     with run_lock(run_dir):
         run = Run(run_dir)
-        if run.complete and (run.has_weights or not need_weights):
+        if run.ready(need_weights):
             return run
         had_half = False
         if run.complete:  # records committed, weights not (or not theirs): train again
@@ -346,7 +346,7 @@ def ensure_runs(configs: list[TrainConfig], runs_root: str | Path | None = None,
     done: dict[TrainConfig, Run] = {}
     for c in unique:  # stored runs first, so that the bar's rate and ETA count training only
         stored = Run(root / run_id(c))
-        if stored.complete and (stored.has_weights or not need_weights):
+        if stored.ready(need_weights):
             done[c] = stored
     bar = tqdm(total=len(unique), initial=len(done), desc="runs", unit="run",
                disable=not progress, dynamic_ncols=True)

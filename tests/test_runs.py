@@ -293,7 +293,6 @@ def test_history_is_read_once_per_version_and_handed_out_as_a_copy(tmp_path):
     assert run.history["val_nme"].tolist() == [0.2, 0.1, 0.05]  # a new version is read again
 
 
-
 def test_a_worker_records_the_commit_of_the_code_it_imported(monkeypatch):
     import multiprocessing as mp
 

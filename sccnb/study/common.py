@@ -75,7 +75,7 @@ class StudySetup:
             root = Path(self.runs_root or default_runs_root())
             for label, cfg in zip(labels, configs):
                 run = Run(root / run_id(cfg))
-                if run.complete and (run.has_weights or not need_weights):
+                if run.ready(need_weights):
                     out[label].append(run)
                 else:
                     self.missing_runs.append(f"{label} (seed {cfg.seed})")

@@ -62,8 +62,9 @@ def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: i
     :func:`sccnb.train.ensure_runs` (each run goes to the first free worker, in order).
 
     Returns ``{"runs", "finished", "per_run_min": {head: minutes of its first config}, "wall_h",
-    "remaining_h", "timed_runs": {head: n}}`` (``remaining_h``: the same replay for the unfinished runs only);
-    ``per_run_min`` lacks a head none of whose runs has finished, and then the hours are None.
+    "remaining_h", "timed_runs": {head: n}}`` (``remaining_h``: the same replay for the
+    unfinished runs only); ``per_run_min`` lacks a head none of whose runs has finished, and then
+    the hours are None.
     """
     import numpy as np
 
@@ -73,11 +74,11 @@ def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: i
     per_epoch: dict[str, list[float]] = {}
     finished = set()
     for cfg in configs:
-        folder = root / run_id(cfg)
-        if not (folder / "metrics.json").is_file():
+        run = Run(root / run_id(cfg))
+        if not run.complete:
             continue
         finished.add(cfg)
-        seconds = Run(folder).history["seconds"]
+        seconds = run.history["seconds"]
         per_epoch.setdefault(cfg.head, []).append(float(seconds.sum()) / len(seconds))
     rate = {h: float(np.quantile(v, quantile)) for h, v in per_epoch.items()}
 
