@@ -270,7 +270,8 @@ def test_real_faces_notebook_at_smoke_size(tmp_path, shared_data):
 def test_topk_sweep_runs_on_real_300w_faces(tmp_path, shared_data):
     """Issue 6: Table 7's notebook on the real 68-point faces (smoke-size network, a few faces)."""
     _execute("table7_topk.ipynb", tmp_path, profile="smoke", dataset="real300w",
-             out_dir=str(tmp_path / "out"), overrides={"max_train": 40, "epochs": 1})
+             data_root=str(shared_data / "300w_mini"), out_dir=str(tmp_path / "out"),
+             overrides={"max_train": 40, "epochs": 1})
     df = pd.read_csv(tmp_path / "out" / "tables" / "table7.csv").set_index("variant")
     assert {"k=1", "k=3", "k=40", "k=67"} <= set(df.index)  # N - 1 = 67 for 68 points
     assert df["NME_paper"].isna().all()  # the paper's sweep is for WFLW only

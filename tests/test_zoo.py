@@ -25,7 +25,8 @@ def real_run(tmp_path_factory, shared_data):
     """A smoke-size 68-point model on 32 real 300-W faces, evaluated on the 219 held-out."""
     root = tmp_path_factory.mktemp("zoo_real")
     os.environ.setdefault("SCCNB_CACHE", str(root / "cache"))
-    return ensure_run(resolve_config("smoke", dataset="real300w", max_train=32), root / "runs")
+    return ensure_run(resolve_config("smoke", dataset="real300w", max_train=32,
+                                     data_root=str(shared_data / "300w_mini")), root / "runs")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def test_shipped_names_are_the_seed0_evidence_runs(shared_data):
     from sccnb.study.common import StudySetup
     from sccnb.study.real300w import evidence_configs
 
-    configs = evidence_configs(StudySetup(profile="real300w_cpu"), only=("scc_vs_fc",))
+    setup = StudySetup(profile="real300w_cpu", data_root=str(shared_data / "300w_mini"))
+    configs = evidence_configs(setup, only=("scc_vs_fc",))
     seed0 = {c.head: run_id(c) for c in configs if c.seed == 0}
     assert SHIPPED["real300w-scc"].run_id == seed0["scc"]
     assert SHIPPED["real300w-fc"].run_id == seed0["fc"]
