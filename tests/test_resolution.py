@@ -72,3 +72,15 @@ def test_readme_resolution_rows_show_the_typical_and_the_pooled_sd():
     assert "| real | — | 0.66 | — | 0.13 | 1/9: SCC vs FC (T5) |" in _resolution_rows(unmeasured)
     old = _resolution_rows(res.drop(columns=["seed_sd_pooled"]))  # a report from before
     assert "| real | 0.09 | 0.66 | 0.31 | 0.13 | 1/9: SCC vs FC (T5) |" in old
+
+
+def test_each_probe_schedule_is_named_apart_from_the_profile():
+    """The schedule probe's arms become one resolution source per schedule, named by it."""
+    from sccnb.config import resolve_config
+    from sccnb.study.real300w import EVIDENCE
+    from sccnb.study.resolution import schedule_name
+
+    names = {schedule_name(resolve_config("real300w_cpu", **changes))
+             for _, changes, _ in EVIDENCE["schedule"] if changes.get("lr_milestones")}
+    assert names == {"lr drops 30/40", "100 epochs, lr drops 60/72"}
+    assert schedule_name(resolve_config("real300w_cpu")) == "lr drops 40/46"

@@ -53,7 +53,8 @@ from .common import (StudySetup, arm_matrix, converged_label, late_trend, late_w
 
 __all__ = ["variance_components", "robust_seed_sd", "sd_median_factor", "mde_curve",
            "paper_effects", "run", "SEEDS_AXIS",
-           "epoch_noise", "final_lr_epochs_before_window", "plateau_flag_rate"]
+           "epoch_noise", "final_lr_epochs_before_window", "plateau_flag_rate",
+           "schedule_name"]
 
 SEEDS_AXIS = (2, 3, 4, 5, 6, 8, 10, 15, 20)
 
@@ -296,6 +297,16 @@ def _convergence_columns(arms: Mapping[str, Sequence[Run]]) -> dict:
             "converged": converged_label(runs)}
 
 
+def schedule_name(cfg) -> str:
+    """A probe schedule as the resolution table names it: ``"lr drops 30/40"`` at the profile's
+    epochs, ``"100 epochs, lr drops 60/72"`` otherwise."""
+    from ..config import PROFILES
+
+    drops = "lr drops " + "/".join(str(m) for m in cfg.lr_milestones)
+    base = PROFILES.get(cfg.profile, {}).get("epochs")
+    return drops if cfg.epochs == base else f"{cfg.epochs} epochs, {drops}"
+
+
 def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cpu",
                     data_root: str = "") -> dict:
     """The committed evidence as :func:`run`'s ``sources``: the real-face arms of
@@ -319,20 +330,29 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
         labels = [f"{name}/{label}" for label, _, seeds in entries if len(seeds) > 1]
         pairs += [(labels[0], other) for other in labels[1:]]
         seeds_used += [len(v) for v in runs.values() if v]
-    probe = [(label, changes, seeds) for label, changes, seeds in EVIDENCE["schedule"]
-             if changes.get("lr_milestones")]
-    p_arms = real.train({label: real.config("real300w", **changes)
-                         for label, changes, _ in probe},
-                        seeds={label: seeds for label, _, seeds in probe})
+    # the schedule probe: each schedule other than the profile's is its own source (its own
+    # noise and convergence), its arms compared within it
+    probes: dict[str, list] = {}
+    for label, changes, seeds in EVIDENCE["schedule"]:
+        if changes.get("lr_milestones"):
+            probes.setdefault(schedule_name(real.config("real300w", **changes)), []).append(
+                (label, changes, seeds))
+    p_sources = {}
+    for sched, entries in probes.items():
+        p_arms = real.train({label: real.config("real300w", **changes)
+                             for label, changes, _ in entries},
+                            seeds={label: seeds for label, _, seeds in entries})
+        if any(p_arms.values()):
+            p_sources[f"real 300-W faces, {sched} (schedule probe)"] = (
+                real, p_arms, [tuple(p_arms)], "heldout",
+                [len(v) for v in p_arms.values() if v])
     synth = StudySetup(profile=synth_profile, seeds=(0, 1, 2), missing="skip")
     s_arms = synth.train({label: synth.config("wflw", **changes)
                           for label, (_, changes, _) in table5.COLUMNS.items()})
     s_pairs = [(a, b) for a, b, _ in table5.CLAIMS]
     sources = {"real 300-W faces (300w_mini, held-out)": (real, arms, pairs, "heldout",
                                                           seeds_used)}
-    if any(p_arms.values()):  # the schedule probe: its own noise and convergence
-        sources["real 300-W faces, lr drops 30/40 (schedule probe)"] = (
-            real, p_arms, [tuple(p_arms)], "heldout", [len(v) for v in p_arms.values() if v])
+    sources.update(p_sources)
     sources["SynthFace, WFLW layout (cpu profile)"] = (synth, s_arms, s_pairs, "test",
                                                        [len(v) for v in s_arms.values() if v])
     return sources
