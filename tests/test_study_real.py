@@ -72,6 +72,7 @@ def test_ablations_render_what_is_stored_and_list_the_rest(study):
     assert (tmp / "out" / "figures" / "real300w_topk.png").is_file()
     schedule = pd.read_csv(t / "real300w_schedule.csv")  # the probe: only the profile's arms
     assert list(schedule["variant"]) == ["SCC, drops 40/46", "FC, drops 40/46", "mean-shape"]
+    assert (tmp / "out" / "figures" / "real300w_schedule.png").is_file()
     assert "SCC, drops 30/40 (seed 0)" in json.loads(
         (t / "real300w_schedule.json").read_text())["provenance"]["missing_runs"]
 
@@ -95,3 +96,28 @@ def test_resolution_report_from_the_stored_runs(study):
     vc = resolution.variance_components(arms, pairs, "heldout")
     assert vc["seed_var"] == pytest.approx(row["seed_sd_pooled"] ** 2)
     assert vc["seed_var_robust"] == pytest.approx(row["seed_sd"] ** 2)
+
+
+def test_validation_curves_show_every_seed_and_each_window():
+    """The schedule figure: one thin line per seed, one mean per arm, a window marker per arm,
+    and a y-range that keeps every seed's second half in view."""
+    from types import SimpleNamespace
+
+    from sccnb.study.common import plot_validation_curves
+
+    def fake_run(epochs, offset):
+        e = np.arange(epochs)
+        return SimpleNamespace(history=pd.DataFrame(
+            {"epoch": e, "val_nme": (5.5 + offset + 3 * np.exp(-e / 8)) / 100}))
+
+    arms = {"SCC, 60": [fake_run(60, 0.0), fake_run(60, -0.4)],
+            "SCC, 100": [fake_run(100, 0.1)], "SCC, none": []}
+    fig = plot_validation_curves({"SCC": arms})
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 3 + 2 + 2  # 3 seeds, 2 means, 2 window markers
+    low, _ = ax.get_ylim()
+    assert low < 5.1  # the lower seed (5.1 % at the end) is not clipped
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == {
+        "SCC, 60 (2/2 converged)", "SCC, 100 (1/1 converged)"}
+    markers = sorted(ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_linestyle() == ":")
+    assert markers == [47.5, 79.5]  # the last 12 of 60 and the last 20 of 100 epochs

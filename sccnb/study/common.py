@@ -19,7 +19,7 @@ from ..report import write_table
 from ..runs import Run, run_id, stale_runs
 from ..train import ensure_runs
 
-__all__ = ["StudySetup", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
+__all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
            "claim_rows", "dataset_label", "table_provenance", "pm", "ablation", "arm_matrix",
            "converged_label", "window_epochs", "late_window", "late_trend", "late_trend_mean",
            "CLAIM_NOTES", "CONVERGENCE_NOTE"]
@@ -260,6 +260,43 @@ def late_trend_mean(runs: Sequence[Run]) -> float:
     """:func:`late_trend` averaged over an arm's runs (NaN when none has one)."""
     values = [t for t in (late_trend(r.history) for r in runs) if t is not None]
     return float(np.mean(values)) if values else float("nan")
+
+
+def plot_validation_curves(panels: Mapping[str, Mapping[str, Sequence[Run]]], title: str = ""):
+    """Validation NME (%) against epoch, one panel per group of arms (e.g. per head): each seed
+    a thin line, the arm's mean over seeds a thick one, and a dotted line where each arm's
+    convergence window (:func:`window_epochs`) starts. The legend gives converged / all runs.
+    The y-axis shows the second half of training, where convergence is decided. Returns the
+    figure (a ``matplotlib.figure.Figure``; no pyplot state is touched)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.2 * max(1, len(panels)), 3.8), layout="constrained")
+    axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
+    for ax, (panel, arms) in zip(axes, panels.items()):
+        lows, highs = [], []
+        for i, (label, runs) in enumerate(a for a in arms.items() if a[1]):
+            curves = [r.history.dropna(subset=["val_nme"]).set_index("epoch")["val_nme"] * 100
+                      for r in runs]
+            for c in curves:
+                ax.plot(c.index, c.values, color=f"C{i}", lw=0.6, alpha=0.45)
+            mean = pd.concat(curves, axis=1).mean(axis=1)
+            ax.plot(mean.index, mean.values, color=f"C{i}", lw=1.8,
+                    label=f"{label} ({converged_label(runs)} converged)")
+            n = len(runs[0].history)
+            ax.axvline(n - window_epochs(n) - 0.5, color=f"C{i}", lw=0.9, ls=":")
+            lows += [c[c.index >= n // 2].min() for c in curves]
+            highs.append(mean[mean.index >= n // 2].quantile(0.9))
+        if lows:
+            pad = 0.15 * (max(highs) - min(lows))
+            ax.set_ylim(min(lows) - pad, max(highs) + pad)
+        ax.set_xlabel("epoch (dotted: start of each arm's convergence window)")
+        ax.set_ylabel("validation NME (%)")
+        ax.set_title(panel, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def dataset_label(setup: StudySetup, dataset: str) -> str:

@@ -17,7 +17,8 @@ from .. import paper
 from ..config import portable_path
 from ..report import write_table
 from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, claim_rows,
-                     converged_label, late_trend_mean, seed_mean, table_provenance)
+                     converged_label, late_trend_mean, plot_validation_curves, seed_mean,
+                     table_provenance)
 
 __all__ = ["run", "ablations", "METHODS", "EVIDENCE", "evidence_configs"]
 
@@ -187,7 +188,8 @@ def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True) -> p
 def ablations(setup: StudySetup, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     """The real-face loss, attention and top-k comparisons and the schedule probe
     (:data:`EVIDENCE`); writes ``real300w_loss``, ``real300w_attention``, ``real300w_topk``,
-    ``real300w_schedule`` (each with ``_claims``) and ``figures/real300w_topk``. Returns the
+    ``real300w_schedule`` (each with ``_claims``), ``figures/real300w_topk`` and
+    ``figures/real300w_schedule`` (validation curves). Returns the
     claim tables."""
     import matplotlib.pyplot as plt
 
@@ -247,7 +249,7 @@ def ablations(setup: StudySetup, out_dir: str | Path) -> dict[str, pd.DataFrame]
     save_figure(fig, out_dir, "real300w_topk")
     plt.close(fig)
 
-    _, out["schedule"], _ = ablation(
+    _, out["schedule"], sched_runs = ablation(
         setup, out_dir, name="real300w_schedule",
         columns=_columns("schedule", lambda lb: lb + ("" if "epochs" in lb else ", 60 epochs")
                          + " (learning rate × 0.2 at each drop)"),
@@ -269,4 +271,10 @@ def ablations(setup: StudySetup, out_dir: str | Path) -> dict[str, pd.DataFrame]
                "100 epochs is 5/3 the steps (and time) of the profile; the paper trains 500.",
                "The probe's runs are trained by `python -m sccnb runs --profile real300w_cpu "
                "--only schedule`."])
+    fig = plot_validation_curves(
+        {head: {lb: runs for lb, runs in sched_runs.items() if lb.startswith(head + ",")}
+         for head in ("SCC", "FC")},
+        title=f"Validation NME during training — schedule probe, real 300-W faces, "
+              f"profile {setup.profile}")
+    save_figure(fig, out_dir, "real300w_schedule")
     return out
