@@ -41,15 +41,18 @@ def calibrated_run(real_run):
 
 # --- names -----------------------------------------------------------------------------------
 def test_shipped_names_are_the_seed0_evidence_runs(shared_data):
+    import dataclasses
+
     from sccnb.runs import run_id
     from sccnb.study.common import StudySetup
-    from sccnb.study.real300w import evidence_configs
+    from sccnb.study.real300w import EVIDENCE, SHIPPED_ARMS
 
     setup = StudySetup(profile="real300w_cpu", data_root=str(shared_data / "300w_mini"))
-    configs = evidence_configs(setup, only=("scc_vs_fc",))
-    seed0 = {c.head: run_id(c) for c in configs if c.seed == 0}
-    assert SHIPPED["real300w-scc"].run_id == seed0["scc"]
-    assert SHIPPED["real300w-fc"].run_id == seed0["fc"]
+    assert set(SHIPPED_ARMS) == set(SHIPPED)
+    for name, (comparison, label) in SHIPPED_ARMS.items():
+        changes = {lb: ch for lb, ch, _ in EVIDENCE[comparison]}[label]
+        cfg = dataclasses.replace(setup.config("real300w", **changes), seed=0)
+        assert SHIPPED[name].run_id == run_id(cfg), name
 
 
 def test_shipped_models_load_by_name_when_their_weights_are_committed():

@@ -20,7 +20,7 @@ from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, claim_
                      converged_label, late_trend_mean, plot_validation_curves, seed_mean,
                      table_provenance)
 
-__all__ = ["run", "ablations", "METHODS", "EVIDENCE", "evidence_configs"]
+__all__ = ["run", "ablations", "METHODS", "EVIDENCE", "SHIPPED_ARMS", "evidence_configs"]
 
 METHODS = {"SCC (full model)": {}, "FC baseline (Soft Wing)": dict(head="fc")}
 
@@ -58,6 +58,11 @@ EVIDENCE: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
                  ("SCC, 100 epochs, drops 60/72", _LONG, _SEEDS3),
                  ("FC, 100 epochs, drops 60/72", dict(head="fc", **_LONG), _SEEDS3)],
 }
+
+
+# The arms whose seed-0 runs ship as named models (sccnb.zoo.SHIPPED): comparison, label.
+SHIPPED_ARMS = {"real300w-scc": ("schedule", "SCC, 100 epochs, drops 60/72"),
+                "real300w-fc": ("schedule", "FC, 100 epochs, drops 60/72")}
 
 
 def evidence_configs(setup: StudySetup, only: tuple[str, ...] = ()) -> list:
