@@ -167,6 +167,12 @@ def _real_faces(root: Path, real_profile: str) -> str:
         if (root / "resolution" / "figures" / "resolution_mde.png").exists():
             lines.append("\n![MDE vs seeds](results/resolution/figures/resolution_mde.png)")
         lines += _convergence(table)
+    curves = root / real_profile / "figures" / "real300w_schedule.png"
+    if curves.exists():
+        lines.append("\nValidation NME during training, the schedule probe's arms (each seed "
+                     "thin, the mean thick; dotted: where each arm's convergence window "
+                     "starts):\n")
+        lines.append(f"![validation curves](results/{real_profile}/figures/real300w_schedule.png)")
     return "\n".join(lines) + "\n"
 
 
