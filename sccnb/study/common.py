@@ -19,8 +19,8 @@ from ..report import write_table
 from ..runs import Run, run_id, stale_runs
 from ..train import ensure_runs
 
-__all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value", "seed_mean", "per_image_nme",
-           "claim_rows", "dataset_label", "table_provenance", "pm", "ablation", "arm_matrix",
+__all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value", "seed_mean",
+           "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation", "arm_matrix",
            "converged_label", "window_epochs", "late_window", "late_trend", "late_trend_mean",
            "CLAIM_NOTES", "CONVERGENCE_NOTE"]
 

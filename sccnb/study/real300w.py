@@ -51,7 +51,8 @@ EVIDENCE: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
     # The 30/40 probe showed SCC still learning at epoch 60 (2 of 3 seeds fail the criterion),
     # so a longer schedule follows: 100 epochs (5/3 the steps), drops at 60/72, so 8 epochs at
     # the final rate precede the 20-epoch window (false-alarm rate on flat runs 13 % at the
-    # measured noise). Does SCC converge with more steps, and does the verdict survive?
+    # profile's epoch noise of 0.73 %; the resolution report gives it at the probe's own noise).
+    # Does SCC converge with more steps, and does the verdict survive?
     "schedule": [("SCC, drops 40/46", _FULL, _SEEDS3), ("FC, drops 40/46", _FC, _SEEDS3),
                  ("SCC, drops 30/40", dict(lr_milestones=(30, 40)), _SEEDS3),
                  ("FC, drops 30/40", dict(head="fc", lr_milestones=(30, 40)), _SEEDS3),
