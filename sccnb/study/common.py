@@ -20,8 +20,8 @@ from ..runs import Run, run_id, stale_runs
 from ..train import ensure_runs
 
 __all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value", "seed_mean",
-           "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation", "arm_matrix",
-           "converged_label", "window_epochs", "late_window", "late_trend", "late_trend_mean",
+           "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation",
+           "arm_matrix", "converged_label", "window_epochs", "late_window", "late_trend", "late_trend_mean",
            "CLAIM_NOTES", "CONVERGENCE_NOTE"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
