@@ -21,8 +21,8 @@ from ..train import ensure_runs
 
 __all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value", "seed_mean",
            "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation",
-           "arm_matrix", "converged_label", "window_epochs", "late_window", "late_trend", "late_trend_mean",
-           "CLAIM_NOTES", "CONVERGENCE_NOTE"]
+           "arm_matrix", "converged_label", "window_epochs", "late_window", "late_trend",
+           "late_trend_mean", "CLAIM_NOTES", "CONVERGENCE_NOTE"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
