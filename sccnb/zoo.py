@@ -15,7 +15,8 @@ training::
     >>> import sccnb
     >>> faces = sccnb.load_model("real300w-scc")("photo.jpg")   # one dict per face found
 
-They are small teaching models, not the paper's: see the real-faces table for their error.
+They are small teaching models, not the paper's: their held-out error is in the
+schedule-probe table (``results/real300w_cpu/tables/real300w_schedule.md``, 100-epoch arms).
 """
 
 from __future__ import annotations
