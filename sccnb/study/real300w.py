@@ -257,8 +257,10 @@ def ablations(setup: StudySetup, out_dir: str | Path) -> dict[str, pd.DataFrame]
 
     _, out["schedule"], sched_runs = ablation(
         setup, out_dir, name="real300w_schedule",
-        columns=_columns("schedule", lambda lb: lb + ("" if "epochs" in lb else ", 60 epochs")
-                         + " (learning rate × 0.2 at each drop)"),
+        columns={lb: (lb + ("" if "epochs" in changes else
+                            f", {setup.config('real300w').epochs} epochs")
+                      + " (learning rate × 0.2 at each drop)", changes, None)
+                 for lb, changes, _ in EVIDENCE["schedule"]},
         claims=[("SCC, drops 30/40", "FC, drops 30/40", "SCC beats FC with the drops at 30/40"),
                 ("SCC, drops 30/40", "SCC, drops 40/46", "SCC: drops at 30/40 beat 40/46"),
                 ("FC, drops 30/40", "FC, drops 40/46", "FC: drops at 30/40 beat 40/46"),

@@ -335,12 +335,11 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
     probes: dict[str, list] = {}
     for label, changes, seeds in EVIDENCE["schedule"]:
         if changes.get("lr_milestones"):
-            probes.setdefault(schedule_name(real.config("real300w", **changes)), []).append(
-                (label, changes, seeds))
+            cfg = real.config("real300w", **changes)
+            probes.setdefault(schedule_name(cfg), []).append((label, cfg, seeds))
     p_sources = {}
     for sched, entries in probes.items():
-        p_arms = real.train({label: real.config("real300w", **changes)
-                             for label, changes, _ in entries},
+        p_arms = real.train({label: cfg for label, cfg, _ in entries},
                             seeds={label: seeds for label, _, seeds in entries})
         if any(p_arms.values()):
             p_sources[f"real 300-W faces, {sched} (schedule probe)"] = (
