@@ -124,3 +124,164 @@ def test_whether_the_papers_delta_lies_in_our_interval():
     assert _inside(-0.28, -0.14, 0.12) == "no"  # inconclusive here, yet not the paper's effect
     assert _inside(-0.08, -0.13, 0.13) == "yes"
     assert _inside(None, -0.1, 0.1) == "—" and _inside(-0.2, float("nan"), float("nan")) == "—"
+
+
+# --- many claims at once: p-values and Holm's family-wise adjustment (issue 24) --------------
+def test_p_value_matches_the_interval():
+    """p < 0.05 exactly when the 95 % interval excludes 0 (same t and ν)."""
+    rng = np.random.default_rng(11)
+    for shift in (0.0, -0.05, -0.1, -0.2, -0.4, 0.3):
+        a, b = _study(rng, seed_sd=0.08, image_sd=0.54, noise_sd=0.3, m=219)
+        r = compare_arms(a + shift, b)
+        assert (r.p < 0.05) == (r.ci_high < 0 or r.ci_low > 0), (shift, r)
+    assert compare_arms(np.zeros((1, 5)), np.ones((1, 5))).p is None  # one seed: untested
+
+
+def test_holm_by_hand():
+    from sccnb.claims import holm
+
+    # sorted 0.01, 0.02, 0.03, 0.5 with m = 4: 0.04, max(0.04, 0.06), max(.06, .06), max(.06, .5)
+    assert holm([0.03, 0.01, None, 0.5, 0.02]) == pytest.approx(
+        [0.06, 0.04, None, 0.5, 0.06], nan_ok=True)
+    assert holm([0.9, 0.8]) == [1.0, 1.0] or holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == [] and holm([None]) == [None]
+
+
+def test_adjusted_verdict_keeps_labels_that_come_from_no_test():
+    from sccnb.claims import BY_DESIGN, adjusted_verdict
+
+    assert adjusted_verdict("agrees", 0.01, -0.3, -0.2, 0.2) == "agrees"
+    assert adjusted_verdict("agrees", 0.12, -0.3, -0.2, 0.2) == \
+        "not significant after adjustment"
+    assert adjusted_verdict("disagrees", 0.2, 0.3, -0.2, 0.2) == \
+        "not significant after adjustment"
+    assert adjusted_verdict("inconclusive", 0.9, -0.1, -1.0, 0.2) == "inconclusive"
+    assert adjusted_verdict(BY_DESIGN, None, -0.1, -0.05, 0.16) == BY_DESIGN
+    assert adjusted_verdict("1 seed: descriptive only", None, -1, -1, None) == \
+        "1 seed: descriptive only"
+
+
+def test_by_design_label_only_below_three_seeds():
+    from sccnb.claims import BY_DESIGN
+
+    assert verdict(None, None, 1, 3, -0.05, None, by_design=True) == BY_DESIGN
+    assert verdict(-0.5, -0.1, 3, 3, -0.05, 0.2, by_design=True) == "agrees"
+
+
+def _family_of_studies(rng, effects, studies, seed_sd=0.08, image_sd=0.54, m=219, seeds=3,
+                       seed_var_ref=0.08 ** 2):
+    """For each simulated study, the raw and the Holm-adjusted verdicts of one family of claims
+    with the given true effects (points), at the seed and image noise measured on real faces
+    (results/resolution: a typical arm's seed sd 0.08, image sd 0.54, 219 held-out faces)."""
+    from sccnb.claims import adjusted_verdict, holm
+
+    out = []
+    for _ in range(studies):
+        results = []
+        for effect in effects:
+            difficulty = rng.gamma(4.0, 1.5, m)
+            per_image = effect + rng.normal(0, image_sd, m)
+            a = (difficulty + per_image)[None] + rng.normal(0, seed_sd, (seeds, 1))
+            b = difficulty[None] + rng.normal(0, seed_sd, (seeds, 1))
+            results.append(compare_arms(a, b, seed_var_ref=seed_var_ref))
+        adj = holm([r.p for r in results])
+        out.append(([r.verdict for r in results],
+                    [adjusted_verdict(r.verdict, p, r.delta, None, r.mde)
+                     for r, p in zip(results, adj)]))
+    return out
+
+
+def test_holm_bounds_the_family_wise_error_under_the_null():
+    """20 claims of known zero effect: without adjustment most studies show at least one false
+    agrees/disagrees (about 1 − 0.95²⁰ = 64 %); with Holm at most 5 % do (binomial margin)."""
+    rng = np.random.default_rng(2024)
+    studies = _family_of_studies(rng, [0.0] * 20, 400)
+    hit = ("agrees", "disagrees")
+    raw = np.mean([any(v in hit for v in r) for r, _ in studies])
+    adjusted = np.mean([any(v in hit for v in a) for _, a in studies])
+    assert raw > 0.45, raw
+    assert adjusted <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 400), adjusted  # ≤ 7.2 % at 400 studies
+
+
+def test_without_the_reference_the_far_tail_is_too_light():
+    """Why compare_arms caps ν at the study's reference seed variance: with ν from each claim's
+    own 2-dof seed variances, p < α/20 happens about twice as often as it should under the null
+    (Holm reads that tail), while at α itself both are close to nominal."""
+    rng = np.random.default_rng(5)
+    t = []
+    for _ in range(4000):
+        difficulty = rng.gamma(4.0, 1.5, 219)
+        a = (difficulty + rng.normal(0, 0.54, 219))[None] + rng.normal(0, 0.08, (3, 1))
+        b = difficulty[None] + rng.normal(0, 0.08, (3, 1))
+        t.append((compare_arms(a, b).p, compare_arms(a, b, seed_var_ref=0.08 ** 2).p))
+    own, capped = np.array(t).T
+    assert np.mean(own < 0.0025) > 1.4 * 0.0025, np.mean(own < 0.0025)
+    assert np.mean(capped < 0.0025) <= 0.0025 + 2 * np.sqrt(0.0025 / 4000)
+    assert 0.03 <= np.mean(capped < 0.05) <= 0.065
+
+
+def test_holm_costs_power_on_real_effects():
+    """10 claims with a true effect of 0.3 points among 10 null ones: Holm finds fewer of the
+    real effects than the raw intervals (the price of the family-wise promise), but still most."""
+    rng = np.random.default_rng(7)
+    studies = _family_of_studies(rng, [-0.3] * 10 + [0.0] * 10, 150)
+    raw = np.mean([sum(v == "agrees" for v in r[:10]) for r, _ in studies]) / 10
+    adjusted = np.mean([sum(v == "agrees" for v in a[:10]) for _, a in studies]) / 10
+    assert adjusted < raw - 0.05, (raw, adjusted)
+    assert raw > 0.8 and adjusted > 0.3, (raw, adjusted)
+
+
+def test_adjust_families_spans_tables_and_keeps_families_apart():
+    """A family spread over two tables is adjusted as one; a probe family is adjusted alone."""
+    import pandas as pd
+
+    from sccnb.study.common import CLAIM_COLUMNS, adjust_families
+
+    def frame(ps, family):
+        rows = [{c: None for c in CLAIM_COLUMNS} | {"claim": f"c{i}", "ours_delta": -0.3,
+                                                      "p": p, "verdict": "agrees",
+                                                      "family": family}
+                for i, p in enumerate(ps)]
+        return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+    a, b, probe = adjust_families([frame([0.01, 0.02], "paper"), frame([0.03], "paper"),
+                                   frame([0.03], "probe")])
+    assert list(a["p_holm"]) == pytest.approx([0.03, 0.04])
+    assert list(b["p_holm"]) == pytest.approx([0.04])
+    assert list(probe["p_holm"]) == pytest.approx([0.03])
+    assert list(a["verdict_adjusted"]) == ["agrees", "agrees"]
+
+
+def test_forest_plot_shows_each_claim_with_its_interval_paper_delta_and_band():
+    import pandas as pd
+    from matplotlib.patches import Rectangle
+
+    from sccnb.claims import VERDICT_COLOURS, forest_plot
+
+    df = pd.DataFrame([
+        {"claim": "A beats B", "ours_delta": -0.5, "ci95_low": -0.7, "ci95_high": -0.3,
+         "paper_delta": -0.4, "mde": 0.2, "seeds": "3/3", "verdict": "agrees",
+         "verdict_adjusted": "agrees"},
+        {"claim": "C beats D", "ours_delta": -0.2, "ci95_low": -0.38, "ci95_high": -0.02,
+         "paper_delta": -0.1, "mde": 0.2, "seeds": "3/3", "verdict": "agrees",
+         "verdict_adjusted": "not significant after adjustment"},
+        {"claim": "E beats F", "ours_delta": -9.0, "ci95_low": -30.0, "ci95_high": 12.0,
+         "paper_delta": -0.3, "mde": 25.0, "seeds": "3/3", "verdict": "below resolution",
+         "verdict_adjusted": "below resolution"}])
+    fig = forest_plot({"Table X": df.iloc[:2], "Table Y": df.iloc[2:], "empty": df.iloc[:0]})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "A beats B  [3/3]", "C beats D  [3/3]", "E beats F  [3/3]"]
+    assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == 3  # one MDE band each
+    dots = [ln for ln in ax.lines if ln.get_marker() == "o" and len(ln.get_xdata()) == 1]
+    assert len(dots) == 3
+    filled = [ln.get_markerfacecolor() != "white" for ln in dots]
+    assert filled == [True, False, True]  # open where the verdict does not survive Holm
+    from matplotlib.colors import to_hex
+
+    assert to_hex(dots[0].get_color()) == VERDICT_COLOURS["agrees"]
+    diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
+    assert sorted(float(d.get_xdata()[0]) for d in diamonds) == [-0.4, -0.3, -0.1]
+    lo, hi = ax.get_xlim()  # the failed arm's interval does not set the range: it ends in arrows
+    assert -12 < lo and hi < 3
+    assert any(ln.get_marker() in ("<", ">") for ln in ax.lines)

@@ -30,7 +30,7 @@ def study(tmp_path_factory, shared_data):
     real300w.run(trained, tmp / "out")
     loaded = StudySetup(profile="real300w_cpu", data_root=root, overrides=TINY,
                         runs_root=str(tmp / "runs"), missing="skip")
-    claims = real300w.ablations(loaded, tmp / "out")
+    claims = real300w.ablations(loaded, tmp / "out", seed_var_ref=0.08 ** 2)
     return tmp, trained, loaded, claims
 
 
@@ -38,23 +38,28 @@ def test_scc_vs_fc_claim_uses_three_seeds_per_arm(study):
     tmp, *_ = study
     t = tmp / "out" / "tables"
     table = pd.read_csv(t / "table3_real300w.csv").set_index("method")
-    assert table.loc["SCC (full model)", "seeds"] == 3
+    assert table.loc["SCC (full model)", "seeds"] == 5  # the power plan's seeds (k = 10 claim)
     assert table.loc["FC baseline (Soft Wing)", "converged"].endswith("/3")
     pytest.importorskip("dlib", reason="the optional face detector (pip install -e .[detect])")
     detected, faces = map(int, table.loc["SCC (full model)", "detected"].split("/"))
     assert faces == 219 and detected > 0.9 * faces
     assert np.isfinite(table.loc["SCC (full model)", "NME_detector_boxes"])
     (row,) = pd.read_csv(t / "table3_real300w_claims.csv").to_dict("records")
-    assert row["seeds"] == "3/3"
+    assert row["seeds"] == "5/3"
     assert row["ci95_low"] < row["ours_delta"] < row["ci95_high"] and row["mde"] > 0
+    assert 0 <= row["p"] <= 1 and row["p_holm"] == pytest.approx(row["p"])  # a family of one
+    assert (row["p"] < 0.05) == (row["verdict"] in ("agrees", "disagrees"))
+    assert row["family"] == "the paper's claims, real 300-W faces"
     assert row["verdict"] in ("agrees", "disagrees", "inconclusive", "below resolution")
     assert row["paper_delta"] == pytest.approx(4.40 - 5.67)
-    assert row["converged"].count("/3") == 2
+    assert row["converged"] == f"{row['converged'].split('/')[0]}/5 / " + \
+        row["converged"].split(" / ")[1] and row["converged"].endswith("/3")
     assert np.isnan(row["late_trend_delta"])  # 1-epoch runs have no window to fit a trend in
     assert row["paper_delta_in_ci"] == ("yes" if row["ci95_low"] <= row["paper_delta"]
                                         <= row["ci95_high"] else "no")
     md = (t / "table3_real300w_claims.md").read_text()
     assert "descriptive only" in md and "Welch" in md  # the rules are written under the table
+    assert "Holm" in md and "power_plan" in md
 
 
 def test_ablations_render_what_is_stored_and_list_the_rest(study):
@@ -68,7 +73,10 @@ def test_ablations_render_what_is_stored_and_list_the_rest(study):
     assert "Not yet trained, left out" in (t / "real300w_topk.md").read_text()
     loss = pd.read_csv(t / "real300w_loss.csv").set_index("variant")
     assert loss.loc["softwing eps=0.5", "seeds"] == 3  # the FC baseline's runs, shared
-    assert claims["topk"].empty  # k = 3 has nothing stored to be compared with
+    assert claims["real300w_topk"].empty  # k = 3 has nothing stored to be compared with
+    comp = pd.read_csv(t / "real300w_components.csv")
+    assert list(comp["variant"]) == ["full model", "mean-shape"]  # the others are not stored
+    assert (t / "real300w_features_claims.csv").is_file()
     assert (tmp / "out" / "figures" / "real300w_topk.png").is_file()
     schedule = pd.read_csv(t / "real300w_schedule.csv")  # the probe: only the profile's arms
     assert list(schedule["variant"]) == ["SCC, drops 40/46", "FC, drops 40/46", "mean-shape"]

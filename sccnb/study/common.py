@@ -22,7 +22,8 @@ from ..train import ensure_runs
 __all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value", "seed_mean",
            "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation",
            "arm_matrix", "converged_label", "window_epochs", "late_window", "late_trend",
-           "late_trend_mean", "CLAIM_NOTES", "CONVERGENCE_NOTE"]
+           "late_trend_mean", "CLAIM_NOTES", "CONVERGENCE_NOTE", "CLAIM_COLUMNS",
+           "adjust_families", "write_claims"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
@@ -156,9 +157,12 @@ CONVERGENCE_NOTE = (
 CLAIM_NOTES = [claim_stats.RULES,
                "seeds A/B: runs per arm; seed sd: standard deviation of the runs' mean NMEs "
                "across seeds; MDE: the smallest |Δ| this comparison detects with probability "
-               "0.8 at α = 0.05 (blank below 2 seeds). Each interval is for its own claim, not "
-               "corrected for the number of claims: among m claims with no true effect, about "
-               "0.05·m would get agrees/disagrees by chance.",
+               "0.8 at α = 0.05 (blank below 2 seeds; for a claim below resolution by design, the "
+               "MDE at the power plan's most seeds). Each interval is for its own claim: among m "
+               "claims with no true effect, about 0.05·m would get agrees/disagrees by chance, "
+               "so verdict_adjusted gives the verdict that survives Holm's correction over the "
+               "claim's family.",
+               claim_stats.ADJUST_RULES,
                "converged: runs meeting the convergence criterion, better arm / worse arm; "
                "late_trend_delta: how the difference itself was still moving over the last 20 % "
                "of epochs (late_trend of the better arm minus the worse arm's, points; near 0: "
@@ -169,15 +173,31 @@ CLAIM_NOTES = [claim_stats.RULES,
                "paper's."]
 
 
+CLAIM_COLUMNS = ["claim", "better", "worse", "paper_delta", "ours_delta", "ci95_low",
+                 "ci95_high", "seeds", "seed_sd_better", "seed_sd_worse", "mde", "converged",
+                 "late_trend_delta", "paper_delta_in_ci", "verdict", "p", "family", "p_holm",
+                 "verdict_adjusted"]
+
+
 def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequence[Run]],
                paper_nme: Mapping[str, float], split: str, subset: str = "full",
-               paper_deltas: Mapping[tuple[str, str], float] | None = None) -> pd.DataFrame:
+               paper_deltas: Mapping[tuple[str, str], float] | None = None,
+               family: str | Mapping[tuple[str, str], str] = "paper claims (this table)",
+               design_mde: Mapping[tuple[str, str], float] | None = None,
+               seed_var_ref: float | None = None) -> pd.DataFrame:
     """One row per claimed ordering "``better`` has a lower NME than ``worse``", with the
-    seed-aware interval and verdict of :mod:`sccnb.claims` (its rules: :data:`CLAIM_NOTES`).
+    seed-aware interval, p-value and verdict of :mod:`sccnb.claims` (its rules:
+    :data:`CLAIM_NOTES`), and the verdict adjusted by Holm over each ``family`` among these rows
+    (:func:`adjust_families` re-adjusts over a family that spans several tables).
 
     ``paper_delta`` is the paper's NME(better) − NME(worse) in points (from ``paper_nme``, or
-    ``paper_deltas`` for claims whose effect the paper states directly). Claims whose arms have
-    no runs (``missing="skip"``) are left out.
+    ``paper_deltas`` for claims whose effect the paper states directly). ``family``: one name
+    for every claim, or ``(better, worse) -> name``. ``design_mde``: ``(better, worse) ->`` the
+    power plan's MDE at its most seeds, for claims below resolution by design
+    (:mod:`sccnb.study.power`); with one seed they read so and show that MDE. ``seed_var_ref``:
+    the study's typical seed variance, which caps each claim's degrees of freedom
+    (:func:`sccnb.claims.compare_arms`). Claims whose arms have no runs (``missing="skip"``)
+    are left out.
     """
     rows = []
     for better, worse, text in claims:
@@ -190,22 +210,58 @@ def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequen
         p = (paper_nme.get(better), paper_nme.get(worse))
         paper_delta = (paper_deltas or {}).get((better, worse),
                                                 None if None in p else p[0] - p[1])
-        r = claim_stats.compare_arms(a, b, paper_delta)
+        r = claim_stats.compare_arms(a, b, paper_delta, seed_var_ref=seed_var_ref)
+        design = (design_mde or {}).get((better, worse))
+        verdict, mde = r.verdict, r.mde
+        if design is not None and min(r.seeds_a, r.seeds_b) < claim_stats.MIN_SEEDS:
+            verdict, mde = claim_stats.BY_DESIGN, design
         rows.append({"claim": text, "better": better, "worse": worse,
                      "paper_delta": paper_delta, "ours_delta": r.delta,
                      "ci95_low": r.ci_low, "ci95_high": r.ci_high,
                      "seeds": f"{r.seeds_a}/{r.seeds_b}", "seed_sd_better": r.seed_sd_a,
-                     "seed_sd_worse": r.seed_sd_b, "mde": r.mde,
+                     "seed_sd_worse": r.seed_sd_b, "mde": mde,
                      "converged": f"{converged_label(runs[better])} / "
                                   f"{converged_label(runs[worse])}",
                      "late_trend_delta": late_trend_mean(runs[better])
                      - late_trend_mean(runs[worse]),
                      "paper_delta_in_ci": _inside(paper_delta, r.ci_low, r.ci_high),
-                     "verdict": r.verdict})
-    return pd.DataFrame(rows, columns=["claim", "better", "worse", "paper_delta", "ours_delta",
-                                       "ci95_low", "ci95_high", "seeds", "seed_sd_better",
-                                       "seed_sd_worse", "mde", "converged", "late_trend_delta",
-                                       "paper_delta_in_ci", "verdict"])
+                     "verdict": verdict, "p": r.p,
+                     "family": family if isinstance(family, str)
+                     else family.get((better, worse), "paper claims (this table)")})
+    return adjust_families([pd.DataFrame(rows, columns=CLAIM_COLUMNS)])[0]
+
+
+def adjust_families(frames: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Holm-adjusted p (``p_holm``) and verdict (``verdict_adjusted``) for claim tables made by
+    :func:`claim_rows`, each family adjusted over its claims in *all* ``frames`` together (the
+    paper's claims on one data source span several tables). Returns new frames, same rows."""
+    frames = [f.copy() for f in frames]
+    by_family: dict[str, list[tuple[int, int]]] = {}
+    for k, f in enumerate(frames):
+        for i, fam in enumerate(f["family"]):
+            by_family.setdefault(fam, []).append((k, i))
+    for f in frames:
+        f["p_holm"] = pd.Series([None] * len(f), index=f.index, dtype=object)
+        f["verdict_adjusted"] = f["verdict"]
+    for members in by_family.values():
+        ps = [_num(frames[k]["p"].iloc[i]) for k, i in members]
+        for (k, i), adj in zip(members, claim_stats.holm(ps)):
+            f = frames[k]
+            row = f.index[i]
+            f.at[row, "p_holm"] = adj
+            f.at[row, "verdict_adjusted"] = claim_stats.adjusted_verdict(
+                f.at[row, "verdict"], adj, float(f.at[row, "ours_delta"]),
+                _num(f.at[row, "paper_delta"]), _num(f.at[row, "mde"]))
+    for f in frames:
+        f["p_holm"] = f["p_holm"].astype(float)
+    return frames
+
+
+def _num(value) -> float | None:
+    """A table cell as a float, None when missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return float(value)
 
 
 def _inside(value: float | None, low: float | None, high: float | None) -> str:
@@ -343,6 +399,9 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
              split: str | None = None, notes: Sequence[str] = (), need_weights: bool = False,
              seeds: Mapping[str, Sequence[int]] | None = None,
              paper_deltas: Mapping[tuple[str, str], float] | None = None,
+             family: str | Mapping[tuple[str, str], str] = "paper claims (this table)",
+             design_mde: Mapping[tuple[str, str], float] | None = None,
+             seed_var_ref: float | None = None, defer_claims: bool = False,
              ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[Run]]]:
     """The shared shape of Tables 5-8: one row per variant (paper NME beside ours), a mean-shape
     row, and a second table checking the paper's claimed orderings with seed-aware intervals.
@@ -352,6 +411,9 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
     ``<name>_claims``; returns both frames and the runs. ``split`` defaults to the dataset's
     first test split. The title gets the data's label appended (SynthFace is flagged as not the
     paper's benchmark). Variants without runs (``missing="skip"``) are left out and listed.
+    ``family``/``design_mde``/``seed_var_ref``: as in :func:`claim_rows`. ``defer_claims``: do not write
+    ``<name>_claims`` yet (the caller adjusts a family spanning several tables with
+    :func:`adjust_families`, then calls :func:`write_claims`).
     """
     from ..data.datasets import test_splits
 
@@ -382,7 +444,8 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
                  "converged": "—", "late_trend": float("nan")})
     df = pd.DataFrame(rows)
     paper_nme = {label: col[2] for label, col in columns.items()}
-    claim_df = claim_rows(claims, runs, paper_nme, split, paper_deltas=paper_deltas)
+    claim_df = claim_rows(claims, runs, paper_nme, split, paper_deltas=paper_deltas,
+                          family=family, design_mde=design_mde, seed_var_ref=seed_var_ref)
     prov = table_provenance(setup, found, missing, table=name, dataset=dataset)
     title = f"{title} — {dataset_label(setup, dataset)}"
     all_notes = [f"Data: {dataset_label(setup, dataset)}; split '{split}'.",
@@ -392,8 +455,18 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
                  + CONVERGENCE_NOTE,
                  *notes]
     write_table(df, out_dir, name, title=title, provenance=prov, notes=all_notes)
-    write_table(claim_df, out_dir, f"{name}_claims",
-                title=f"{title.split(' — ')[0]} — the paper's orderings checked on our runs "
-                "(Δ NME in points, seed-aware 95 % interval)",
-                provenance=prov, notes=CLAIM_NOTES)
+    claim_df.attrs["write"] = dict(
+        out_dir=out_dir, name=f"{name}_claims", provenance=prov, notes=list(CLAIM_NOTES),
+        title=f"{title.split(' — ')[0]} — the paper's orderings checked on our runs "
+              "(Δ NME in points, seed-aware 95 % interval)")
+    if not defer_claims:
+        write_claims(claim_df)
     return df, claim_df, runs
+
+
+def write_claims(claim_df: pd.DataFrame, extra_notes: Sequence[str] = ()) -> None:
+    """Write a claims table made by :func:`ablation` (its ``attrs["write"]``: where, title,
+    provenance, notes)."""
+    w = claim_df.attrs["write"]
+    write_table(claim_df, w["out_dir"], w["name"], title=w["title"], provenance=w["provenance"],
+                notes=[*w["notes"], *extra_notes], digits={"p": 3, "p_holm": 3})

@@ -216,6 +216,12 @@ def _real_faces(setup: StudySetup, args: argparse.Namespace) -> int:
     configs = evidence_configs(setup, only)
     workers = setup.workers or _WORKERS.get(setup.profile, 1)
     if args.estimate:
+        from . import power
+
+        if not only:
+            print("Power plan (sccnb.study.power; results/real300w_cpu/tables/power_plan.md):")
+            print(power.format_plan(power.plan(setup), workers))
+            print()
         est = regeneration_estimate(configs, setup.runs_root, workers)
         print(f"{est['runs']} planned runs, {est['finished']} finished; per run, as one of "
               f"{workers} worker(s), from the 10th percentile of the finished runs: " + ", ".join(

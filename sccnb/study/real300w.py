@@ -16,11 +16,12 @@ import pandas as pd
 from .. import paper
 from ..config import portable_path
 from ..report import write_table
-from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, claim_rows,
-                     converged_label, late_trend_mean, plot_validation_curves, seed_mean,
-                     table_provenance)
+from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, adjust_families,
+                     claim_rows, converged_label, late_trend_mean, plot_validation_curves,
+                     seed_mean, table_provenance, write_claims)
 
-__all__ = ["run", "ablations", "METHODS", "EVIDENCE", "SHIPPED_ARMS", "evidence_configs"]
+__all__ = ["run", "ablations", "render", "METHODS", "EVIDENCE", "TABLES", "SHIPPED_ARMS",
+           "evidence_configs", "table_arms", "PAPER_FAMILY"]
 
 METHODS = {"SCC (full model)": {}, "FC baseline (Soft Wing)": dict(head="fc")}
 
@@ -147,10 +148,111 @@ def _columns(comparison: str, describe, paper_nme=None) -> dict:
             for label, changes, _ in EVIDENCE[comparison]}
 
 
-def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True) -> pd.DataFrame:
-    """Train/load SCC and the FC baseline on real 300-W faces (3 seeds each); write
-    ``table3_real300w`` (with detector-box NME beside protocol-box NME for the first seed's run
-    when ``with_detector``) and its seed-aware claim table."""
+# --- the claims: every table's claimed orderings, with the paper's Δ and their family ---------
+# One family for every claim of the paper on these faces (Holm's correction runs over all of
+# them together, sccnb.claims); each probe of ours is a family of its own.
+PAPER_FAMILY = "the paper's claims, real 300-W faces"
+ATTENTION_PROBE = "probe: attention vs none (ours)"
+SCHEDULE_PROBE = "probe: schedule (ours)"
+_T5, _T6, _T7, _T8 = paper.TABLE5, paper.TABLE6, paper.TABLE7, paper.TABLE8
+
+
+def _k_paper(label: str) -> float:
+    k = int(label[2:])
+    return _T7[97 if k == 67 else k]  # k = 67 = N - 1: the dense graph, WFLW's k = 97
+
+
+_EPS = (0.1, 0.2, 0.5, 1.0, 1.5, 2.0)
+# table -> (the paper's table, EVIDENCE comparisons whose arms it shows, claims as
+# (better, worse, claim, paper Δ = NME(better) − NME(worse) or None, family))
+TABLES: dict[str, tuple[str, tuple[str, ...], list[tuple[str, str, str, float | None, str]]]] = {
+    "table3_real300w": ("Table 3", ("scc_vs_fc",), [
+        ("SCC (full model)", "FC baseline (Soft Wing)",
+         "SCC beats the FC baseline on real held-out faces",
+         _T5["full"] - _T8["softwing"][0.5], PAPER_FAMILY)]),
+    "real300w_components": ("Table 5", ("components",), [
+        ("GN, L1", "FC, L1", "a graph network beats the FC head (L1)", _T5["gn"] - _T5["fc"],
+         PAPER_FAMILY),
+        ("GN + attention, L1", "GN, L1", "attention multi-scale features help (L1)",
+         _T5["gn+att"] - _T5["gn"], PAPER_FAMILY),
+        ("GN + Soft Wing", "GN, L1", "Soft Wing beats L1 on the graph network",
+         _T5["gn+softwing"] - _T5["gn"], PAPER_FAMILY),
+        ("full model", "GN + attention + Soft Wing, no dynamic weighting",
+         "dynamic weighting helps", _T5["full"] - _T5["gn+att+softwing-dw"], PAPER_FAMILY),
+        ("full model", "FC, L1", "the full model beats the FC baseline (L1)",
+         _T5["full"] - _T5["fc"], PAPER_FAMILY)]),
+    "real300w_attention": ("Table 6", ("attention",), [
+        ("semantic", "self", "semantic-guided attention beats self-attention",
+         _T6["attention"]["semantic"] - _T6["attention"]["self"], PAPER_FAMILY),
+        ("semantic", "none", "attention (semantic-guided) beats no attention", None,
+         ATTENTION_PROBE),
+        ("self", "none", "self-attention beats no attention", None, ATTENTION_PROBE)]),
+    "real300w_features": ("Table 6", ("features",), [
+        ("F3F4F5", other, f"{{F3,F4,F5}} beats {{{','.join('F' + c for c in other[1:].split('F'))}}}",
+         _T6["features"]["F3F4F5"] - _T6["features"][other], PAPER_FAMILY)
+        for other in ("F5", "F4F5", "F2F3F4F5")]),
+    "real300w_topk": ("Table 7", ("topk",), [
+        ("k=3", f"k={k}", f"k = 3 beats k={k}", _T7[3] - _k_paper(f"k={k}"), PAPER_FAMILY)
+        for k in (1, 2, 4, 5, 10, 20, 40, 67)]),
+    "real300w_loss": ("Table 8", ("loss", "loss_eps"), [
+        ("softwing eps=0.5", "l1", "Soft Wing (ε = 0.5) beats L1",
+         _T8["softwing"][0.5] - _T8["l1"], PAPER_FAMILY),
+        ("softwing eps=0.5", "wing eps=0.5", "Soft Wing beats Wing at ε = 0.5",
+         _T8["softwing"][0.5] - _T8["wing"][0.5], PAPER_FAMILY),
+        ("wing eps=0.5", "l1", "Wing (ε = 0.5) beats L1", _T8["wing"][0.5] - _T8["l1"],
+         PAPER_FAMILY),
+        *[(f"softwing eps={e}", f"wing eps={e}", f"Soft Wing beats Wing at ε = {e}",
+           _T8["softwing"][e] - _T8["wing"][e], PAPER_FAMILY) for e in _EPS if e != 0.5],
+        ("wing eps=2.0", "wing eps=0.1", "Wing degrades as ε shrinks",
+         _T8["wing"][2.0] - _T8["wing"][0.1], PAPER_FAMILY)]),
+    "real300w_schedule": ("probe", ("schedule",), [
+        (a, b, text, None, SCHEDULE_PROBE) for a, b, text in (
+            ("SCC, drops 30/40", "FC, drops 30/40", "SCC beats FC with the drops at 30/40"),
+            ("SCC, drops 30/40", "SCC, drops 40/46", "SCC: drops at 30/40 beat 40/46"),
+            ("FC, drops 30/40", "FC, drops 40/46", "FC: drops at 30/40 beat 40/46"),
+            ("SCC, 100 epochs, drops 60/72", "FC, 100 epochs, drops 60/72",
+             "SCC beats FC at 100 epochs"),
+            ("SCC, 100 epochs, drops 60/72", "SCC, drops 40/46", "SCC: 100 epochs beat 60"),
+            ("FC, 100 epochs, drops 60/72", "FC, drops 40/46", "FC: 100 epochs beat 60"))]),
+}
+
+
+SHORT_NAMES = {"table3_real300w": "SCC vs FC", "real300w_components": "components",
+               "real300w_attention": "attention", "real300w_features": "feature sets",
+               "real300w_topk": "top-k neighbours", "real300w_loss": "losses (FC head)",
+               "real300w_schedule": "schedule (ours, not the paper's)"}
+
+
+def table_arms(table: str) -> dict[str, tuple[dict, tuple[int, ...]]]:
+    """label -> (config changes, seeds) of every arm a table shows."""
+    return {label: (changes, seeds) for comparison in TABLES[table][1]
+            for label, changes, seeds in EVIDENCE[comparison]}
+
+
+def _claim_args(table: str, design_mde: dict | None = None,
+                seed_var_ref: float | None = None) -> dict:
+    """The :func:`ablation` arguments for a table's claims: the orderings, the paper's Δ, each
+    claim's family and the power plan's MDE of its below-resolution-by-design claims."""
+    claims = TABLES[table][2]
+    return dict(claims=[(b, w, text) for b, w, text, _, _ in claims],
+                paper_deltas={(b, w): d for b, w, _, d, _ in claims if d is not None},
+                family={(b, w): fam for b, w, _, _, fam in claims},
+                design_mde={(b, w): m for (t, b, w), m in (design_mde or {}).items()
+                            if t == table}, seed_var_ref=seed_var_ref)
+
+
+PLAN_LINK = ("Seeds per arm come from the power plan (tables/power_plan.md; "
+             "`python -m sccnb runs --profile real300w_cpu --estimate` prints it with its cost): "
+             "the fewest seeds, 3 to 6, at which a claim's MDE reaches the paper's |Δ|, and one "
+             "seed where even 6 cannot (below resolution by design).")
+
+
+def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True,
+        design_mde: dict | None = None, defer_claims: bool = False,
+        seed_var_ref: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/load SCC and the FC baseline on real 300-W faces; write ``table3_real300w`` (with
+    detector-box NME beside protocol-box NME for the first seed's run when ``with_detector``)
+    and, unless ``defer_claims``, its seed-aware claim table. Returns (table, claims)."""
     seeds = _arm_seeds("scc_vs_fc")
     before = len(setup.missing_runs)
     runs = setup.train({m: setup.config("real300w", **c) for m, c in METHODS.items()},
@@ -198,113 +300,155 @@ def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True) -> p
                        "official sets (Table 3) -- context, not the same test faces.",
                        f"Ours: profile '{setup.profile}' ({prov['backbone']}, "
                        f"{prov['input_size']}², epochs {prov['epochs']}, seeds {prov['seeds']})."])
-    claims = claim_rows([("SCC (full model)", "FC baseline (Soft Wing)",
-                          "SCC beats the FC baseline on real held-out faces")], runs,
-                        {}, "heldout",
-                        paper_deltas={("SCC (full model)", "FC baseline (Soft Wing)"):
-                                      paper.TABLE5["full"] - paper.TABLE8["softwing"][0.5]})
-    write_table(claims, out_dir, "table3_real300w_claims", provenance=prov,
-                title="Real 300-W faces — SCC vs FC baseline (Δ NME in points, seed-aware 95 % "
-                "interval over training seeds and held-out faces)",
-                notes=[*CLAIM_NOTES,
-                       "The paper has no such pair on 300-W; paper Δ is its WFLW full model "
-                       "(Table 5, 4.40) minus its FC head with Soft Wing at ε = 0.5 (Table 8, "
-                       "5.67), both heads trained with Soft Wing as ours are."])
-    return df
+    args = _claim_args("table3_real300w", design_mde, seed_var_ref)
+    claims = claim_rows(args.pop("claims"), runs, {}, "heldout", **args)
+    claims.attrs["write"] = dict(
+        out_dir=out_dir, name="table3_real300w_claims", provenance=prov,
+        title="Real 300-W faces — SCC vs FC baseline (Δ NME in points, seed-aware 95 % "
+              "interval over training seeds and held-out faces)",
+        notes=[*CLAIM_NOTES, PLAN_LINK,
+               "The paper has no such pair on 300-W; paper Δ is its WFLW full model "
+               "(Table 5, 4.40) minus its FC head with Soft Wing at ε = 0.5 (Table 8, "
+               "5.67), both heads trained with Soft Wing as ours are."])
+    if not defer_claims:
+        write_claims(claims)
+    return df, claims
 
 
-def ablations(setup: StudySetup, out_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """The real-face loss, attention and top-k comparisons and the schedule probe
-    (:data:`EVIDENCE`); writes ``real300w_loss``, ``real300w_attention``, ``real300w_topk``,
-    ``real300w_schedule`` (each with ``_claims``), ``figures/real300w_topk`` and
-    ``figures/real300w_schedule`` (validation curves). Returns the
-    claim tables."""
+def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = None,
+              defer_claims: bool = False, seed_var_ref: float | None = None
+              ) -> dict[str, pd.DataFrame]:
+    """The real-face component, loss, attention, feature-set and top-k comparisons and the
+    schedule probe (:data:`TABLES`); writes ``real300w_components``, ``real300w_loss``,
+    ``real300w_attention``, ``real300w_features``, ``real300w_topk``, ``real300w_schedule``
+    (each with ``_claims`` unless ``defer_claims``), ``figures/real300w_topk`` and
+    ``figures/real300w_schedule`` (validation curves). Returns the claim tables by name."""
     import matplotlib.pyplot as plt
 
     from ..report import save_figure
     from .table7 import plot_curve
 
     out: dict[str, pd.DataFrame] = {}
-    t8 = paper.TABLE8
-    loss_paper = {"l1": t8["l1"], **{f"{loss} eps={e}": t8[loss][e]
-                                     for loss in ("wing", "softwing") for e in t8["wing"]}}
-    loss_cols = {**_columns("loss", lambda lb: f"FC head, {lb}", loss_paper),
-                 **_columns("loss_eps", lambda lb: f"FC head, {lb}", loss_paper)}
-    loss_seeds = {**_arm_seeds("loss"), **_arm_seeds("loss_eps")}
-    eps = (0.1, 0.2, 0.5, 1.0, 1.5, 2.0)
-    loss_claims = ([("softwing eps=0.5", "l1", "Soft Wing (ε = 0.5) beats L1"),
-                    ("softwing eps=0.5", "wing eps=0.5", "Soft Wing beats Wing at ε = 0.5"),
-                    ("wing eps=0.5", "l1", "Wing (ε = 0.5) beats L1")]
-                   + [(f"softwing eps={e}", f"wing eps={e}", f"Soft Wing beats Wing at ε = {e}")
-                      for e in eps if e != 0.5]
-                   + [("wing eps=2.0", "wing eps=0.1", "Wing degrades as ε shrinks")])
-    _, out["loss"], _ = ablation(
-        setup, out_dir, name="real300w_loss", columns=loss_cols, claims=loss_claims,
-        dataset="real300w", seeds=loss_seeds,
-        title="Real faces — losses on the FC head (Table 8), held-out NME (%)",
-        notes=["Paper values: WFLW, Table 8 (context: other faces, 98 points, 256² ResNet34)."])
 
-    t6 = paper.TABLE6["attention"]
-    att_cols = _columns("attention", {"semantic": "semantic-guided attention (full model)",
-                                      "self": "self-attention (CBAM on the branch's features)",
-                                      "none": "no attention"}.get,
-                        {"semantic": t6["semantic"], "self": t6["self"]})
-    _, out["attention"], _ = ablation(
-        setup, out_dir, name="real300w_attention", columns=att_cols,
-        claims=[("semantic", "self", "semantic-guided attention beats self-attention"),
-                ("semantic", "none", "attention (semantic-guided) beats no attention"),
-                ("self", "none", "self-attention beats no attention")],
-        dataset="real300w", seeds=_arm_seeds("attention"),
-        title="Real faces — attention in the multi-scale fusion (Table 6), held-out NME (%)",
-        notes=["Ours use Soft Wing (the full model); the paper's Table 6 values are with L1 on "
-               "WFLW, so only their difference is comparable. The paper reports no run "
-               "without attention."])
+    def table(name: str, describe, paper_nme: dict, title: str, notes=(), order=None):
+        arms = table_arms(name)
+        cols = {label: (describe(label), arms[label][0], paper_nme.get(label))
+                for label in (order or arms)}
+        df, out[name], runs = ablation(
+            setup, out_dir, name=name, columns=cols, dataset="real300w",
+            seeds={label: seeds for label, (_, seeds) in table_arms(name).items()},
+            title=title, notes=[*notes, PLAN_LINK], defer_claims=True,
+            **_claim_args(name, design_mde, seed_var_ref))
+        return df, runs
 
-    t7 = paper.TABLE7
-    k_paper = {f"k={k}": t7.get(97 if k == 67 else k) for k in (1, 2, 3, 4, 5, 10, 20, 40, 67)}
+    t5 = {"FC, L1": _T5["fc"], "GN, L1": _T5["gn"], "GN + attention, L1": _T5["gn+att"],
+          "GN + Soft Wing": _T5["gn+softwing"],
+          "GN + attention + Soft Wing, no dynamic weighting": _T5["gn+att+softwing-dw"],
+          "full model": _T5["full"]}
+    table("real300w_components", {
+        "FC, L1": "backbone + FC head, L1", "GN, L1": "graph network on {F5}, L1",
+        "GN + attention, L1": "GN + attention multi-scale features {F3, F4, F5}, L1",
+        "GN + Soft Wing": "graph network on {F5}, Soft Wing",
+        "GN + attention + Soft Wing, no dynamic weighting":
+            "full model without dynamic weighting",
+        "full model": "GN + attention + Soft Wing + dynamic weighting (full)"}.get, t5,
+        "Real faces — component ablation (Table 5), held-out NME (%)",
+        ["Paper values: WFLW, Table 5 (context: other faces, 98 points, 256² ResNet34); the "
+         "claims are the paper's pairs, L1 where the paper used L1."])
+
+    loss_paper = {"l1": _T8["l1"], **{f"{loss} eps={e}": _T8[loss][e]
+                                      for loss in ("wing", "softwing") for e in _EPS}}
+    table("real300w_loss", lambda lb: f"FC head, {lb}", loss_paper,
+          "Real faces — losses on the FC head (Table 8), held-out NME (%)",
+          ["Paper values: WFLW, Table 8 (context: other faces, 98 points, 256² ResNet34)."])
+
+    t6 = _T6["attention"]
+    table("real300w_attention", {"semantic": "semantic-guided attention (full model)",
+                                 "self": "self-attention (CBAM on the branch's features)",
+                                 "none": "no attention"}.get,
+          {"semantic": t6["semantic"], "self": t6["self"]},
+          "Real faces — attention in the multi-scale fusion (Table 6), held-out NME (%)",
+          ["Ours use Soft Wing (the full model); the paper's Table 6 values are with L1 on "
+           "WFLW, so only their difference is comparable. The paper reports no run without "
+           "attention: the two claims against 'none' are a probe of ours, their own family."])
+
+    table("real300w_features", lambda lb: "feature maps {" + ", ".join(
+              "F" + c for c in lb[1:].split("F")) + "}" + (" (full model)" if lb == "F3F4F5"
+                                                          else ""),
+          dict(_T6["features"]),
+          "Real faces — multi-scale feature sets (Table 6), held-out NME (%)",
+          ["Ours use Soft Wing and semantic-guided attention (the full model with another "
+           "feature set); the paper's values are with L1 on WFLW, so only their differences "
+           "are comparable."])
+
     order = [f"k={k}" for k in (1, 2, 3, 4, 5, 10, 20, 40, 67)]
-    k_cols = _columns("topk", lambda lb: "top-" + lb[2:] + " neighbours" +
-                      (" (dense graph)" if lb == "k=67" else ""), k_paper)
-    k_cols = {lb: k_cols[lb] for lb in order}
-    df, out["topk"], _ = ablation(
-        setup, out_dir, name="real300w_topk", columns=k_cols,
-        claims=[("k=3", lb, f"k = 3 beats {lb}") for lb in order if lb != "k=3"],
-        dataset="real300w", seeds=_arm_seeds("topk"),
-        title="Real faces — top-k neighbourhood size (Table 7), held-out NME (%)",
-        notes=["k = 67 = N − 1 is the dense graph on 68 points; its paper value is WFLW's "
-               "k = 97 (N − 1 there). Paper values: WFLW (context)."])
+    df, _ = table("real300w_topk", lambda lb: "top-" + lb[2:] + " neighbours" +
+                  (" (dense graph)" if lb == "k=67" else ""), {lb: _k_paper(lb) for lb in order},
+                  "Real faces — top-k neighbourhood size (Table 7), held-out NME (%)",
+                  ["k = 67 = N − 1 is the dense graph on 68 points; its paper value is WFLW's "
+                   "k = 97 (N − 1 there). Paper values: WFLW (context)."], order)
     fig = plot_curve(df, title=f"NME vs k — real 300-W faces, profile {setup.profile}")
     save_figure(fig, out_dir, "real300w_topk")
     plt.close(fig)
 
-    _, out["schedule"], sched_runs = ablation(
-        setup, out_dir, name="real300w_schedule",
-        columns={lb: (lb + ("" if "epochs" in changes else
-                            f", {setup.config('real300w').epochs} epochs")
-                      + " (learning rate × 0.2 at each drop)", changes, None)
-                 for lb, changes, _ in EVIDENCE["schedule"]},
-        claims=[("SCC, drops 30/40", "FC, drops 30/40", "SCC beats FC with the drops at 30/40"),
-                ("SCC, drops 30/40", "SCC, drops 40/46", "SCC: drops at 30/40 beat 40/46"),
-                ("FC, drops 30/40", "FC, drops 40/46", "FC: drops at 30/40 beat 40/46"),
-                ("SCC, 100 epochs, drops 60/72", "FC, 100 epochs, drops 60/72",
-                 "SCC beats FC at 100 epochs"),
-                ("SCC, 100 epochs, drops 60/72", "SCC, drops 40/46",
-                 "SCC: 100 epochs beat 60"),
-                ("FC, 100 epochs, drops 60/72", "FC, drops 40/46", "FC: 100 epochs beat 60")],
-        dataset="real300w", seeds=_arm_seeds("schedule"),
-        title="Real faces — schedule probe: where the learning rate drops (60 epochs: 40/46, "
-              "the profile, vs 30/40) and 100 epochs (drops 60/72), held-out NME (%)",
-        notes=["Not a claim of the paper: does the verdict or the convergence of the runs "
-               "depend on the schedule? With drops at 30/40 (60 epochs) or 60/72 (100 epochs), "
-               "8 epochs at the final rate precede the convergence window, so the criterion "
-               "(sccnb.evaluate.convergence) tests a plateau instead of the last drop.",
-               "100 epochs is 5/3 the steps (and time) of the profile; the paper trains 500.",
-               "The probe's runs are trained by `python -m sccnb runs --profile real300w_cpu "
-               "--only schedule`."])
+    epochs = setup.config("real300w").epochs
+    _, sched_runs = table(
+        "real300w_schedule",
+        lambda lb: (lb + ("" if "epochs" in table_arms("real300w_schedule")[lb][0]
+                          else f", {epochs} epochs") + " (learning rate × 0.2 at each drop)"),
+        {}, "Real faces — schedule probe: where the learning rate drops (60 epochs: 40/46, "
+            "the profile, vs 30/40) and 100 epochs (drops 60/72), held-out NME (%)",
+        ["Not a claim of the paper: does the verdict or the convergence of the runs "
+         "depend on the schedule? With drops at 30/40 (60 epochs) or 60/72 (100 epochs), "
+         "8 epochs at the final rate precede the convergence window, so the criterion "
+         "(sccnb.evaluate.convergence) tests a plateau instead of the last drop.",
+         "100 epochs is 5/3 the steps (and time) of the profile; the paper trains 500.",
+         "The probe's runs are trained by `python -m sccnb runs --profile real300w_cpu "
+         "--only schedule`."])
     fig = plot_validation_curves(
         {head: {lb: runs for lb, runs in sched_runs.items() if lb.startswith(head + ",")}
          for head in ("SCC", "FC")},
         title=f"Validation NME during training — schedule probe, real 300-W faces, "
               f"profile {setup.profile}")
     save_figure(fig, out_dir, "real300w_schedule")
+    if not defer_claims:
+        for name, claims in adjust_and_keep(out).items():
+            write_claims(claims)
     return out
+
+
+def adjust_and_keep(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Holm over each family across every claims table in ``frames`` (keeping each frame's
+    ``attrs``, where it is written)."""
+    adjusted = adjust_families(list(frames.values()))
+    out = {}
+    for (name, old), new in zip(frames.items(), adjusted):
+        new.attrs = dict(old.attrs)
+        out[name] = new
+    return out
+
+
+def render(setup: StudySetup, out_dir: str | Path, with_detector: bool = True,
+           ablation_tables: bool = True) -> dict[str, pd.DataFrame]:
+    """Every real-face table with its claims, the claims adjusted over their families *across*
+    tables, the power plan (``power_plan``) and the verdict figure (``figures/verdicts``):
+    what ``make real300w`` renders. Returns the claim tables by name."""
+    from ..claims import forest_plot
+    from ..report import save_figure
+    from . import power
+
+    plan = power.plan(setup)
+    power.write_plan(plan, setup, out_dir)
+    design = power.design_mde(plan)
+    ref = plan.attrs["noise"]["seed_sd"] ** 2  # caps each claim's ν (sccnb.claims)
+    frames = {"table3_real300w": run(setup, out_dir, with_detector, design, True, ref)[1]}
+    if ablation_tables:
+        frames.update(ablations(setup, out_dir, design, True, ref))
+    frames = adjust_and_keep({n: frames[n] for n in TABLES if n in frames})
+    for claims in frames.values():
+        write_claims(claims)
+    fig = forest_plot({f"{TABLES[n][0]} — {SHORT_NAMES[n]}": f for n, f in frames.items()},
+                      title=f"What reproduces on real 300-W faces (profile {setup.profile}): "
+                            "Δ NME = better − worse, points")
+    save_figure(fig, out_dir, "verdicts")
+    return frames
