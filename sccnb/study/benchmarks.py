@@ -18,10 +18,20 @@ from ..report import write_table
 from ..train import config_from_json
 from .common import StudySetup, dataset_label, metric_value, pm, seed_mean, table_provenance
 
-__all__ = ["table1", "table2", "table3", "METHODS"]
+__all__ = ["table1", "table2", "table3", "METHODS", "HEADLINE_SEEDS", "table1_seeds"]
 
 # method label -> config changes from the profile's full model
 METHODS = {"SCC (full model)": {}, "FC baseline (L1)": dict(head="fc", loss="l1")}
+# Table 1's headline (the full model against the FC baseline on WFLW) is a claim of the paper
+# (Table 5: 4.40 vs 5.95) that SynthFace can resolve (seed sd 0.45, MDE 1.38 at 3 seeds, the
+# resolution report): it gets 3 seeds, so that it has a verdict (issue 20)
+HEADLINE_SEEDS = (0, 1, 2)
+SYNTH_FAMILY = "the paper's claims, SynthFace"
+
+
+def table1_seeds(setup: StudySetup) -> tuple[int, ...]:
+    """Table 1's seeds: the setup's and :data:`HEADLINE_SEEDS`."""
+    return tuple(sorted({*map(int, setup.seeds), *HEADLINE_SEEDS}))
 _METRIC_LABEL = {"nme": "NME (%)", "fr": "FR@0.1 (%)", "auc": "AUC@0.1"}
 
 
@@ -88,8 +98,12 @@ def _notes(setup: StudySetup, prov: dict) -> str:
 
 
 def table1(setup: StudySetup, out_dir: str | Path) -> pd.DataFrame:
-    """Table 1: WFLW full test set and its six subsets: NME, FR@0.1, AUC@0.1."""
-    runs = setup.train({m: setup.config("wflw", **c) for m, c in METHODS.items()})
+    """Table 1: WFLW full test set and its six subsets: NME, FR@0.1, AUC@0.1 (mean over
+    :func:`table1_seeds`); and ``table1_claims``, the headline "SCC beats the FC baseline"
+    with its seed-aware interval and verdict."""
+    seeds = table1_seeds(setup)
+    runs = setup.train({m: setup.config("wflw", **c) for m, c in METHODS.items()},
+                       seeds={m: seeds for m in METHODS})
     where = [(s, "test", s) for s in paper.WFLW_SUBSETS]
     ref = {(metric, s): paper.TABLE1[metric][s] for metric in paper.TABLE1
            for s in paper.WFLW_SUBSETS}
@@ -103,6 +117,22 @@ def table1(setup: StudySetup, out_dir: str | Path) -> pd.DataFrame:
                        "NME normalised by the outer-eye-corner distance (60/72). AUC: the CED "
                        "integrated on [0, 0.1] in steps of 1e-4 (Simpson), / 0.1.",
                        "The paper's subset AUCs are illegible in our copy of its text (—)."])
+    from .common import CLAIM_NOTES, claim_rows
+
+    claims = claim_rows([("SCC (full model)", "FC baseline (L1)",
+                          "the full model beats the FC baseline (L1), full test set")], runs, {},
+                        "test", paper_deltas={("SCC (full model)", "FC baseline (L1)"):
+                                              paper.TABLE5["full"] - paper.TABLE5["fc"]},
+                        family=SYNTH_FAMILY)
+    write_table(claims, out_dir, "table1_claims", provenance=prov,
+                digits={"p": 3, "p_holm": 3},
+                title=f"Table 1 — {dataset_label(setup, 'wflw')}: the headline claim "
+                      "(Δ NME in points, seed-aware 95 % interval)",
+                notes=[*CLAIM_NOTES,
+                       "The paper's Δ: its Table 5, full model (4.40) minus ResNet34 + FC with L1 "
+                       "(5.95), on WFLW. Ours: SynthFace in the WFLW layout, "
+                       f"{len(seeds)} seeds per arm. The only claim of this family (SynthFace) "
+                       "with an interval, so Holm changes nothing."])
     return long
 
 

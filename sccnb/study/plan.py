@@ -30,25 +30,41 @@ from ..runs import run_id
 from ..train import TrainConfig
 from . import benchmarks, table5, table6, table7, table8
 from .common import StudySetup
-from .figures import FIG1_MODELS
+from .figures import FIG1_MODELS, FIG6_MODELS
 
 __all__ = ["planned_variants", "regeneration_estimate", "add_arguments", "run"]
 
 
-def planned_variants(setup: StudySetup) -> tuple[list[TrainConfig], set[TrainConfig]]:
+def planned_variants(setup: StudySetup, ablations: bool = False
+                     ) -> tuple[list[TrainConfig], set[TrainConfig]]:
     """(every variant once, in training order; the variants whose weights a figure needs).
-    Seeds are added by :meth:`StudySetup.train`."""
+    Seeds are added by :meth:`StudySetup.train` (Table 1's two methods also get
+    :data:`sccnb.study.benchmarks.HEADLINE_SEEDS`: :func:`planned_seeds`).
+
+    What ``make reproduce-tables`` renders on SynthFace: Tables 1 and 2 (WFLW, COFW, and 300-W
+    for COFW-68) and Figs. 1 and 6 -- the layouts we have no real images for. Tables 3 and 5-8
+    come from the real faces (:mod:`sccnb.study.real300w`); their SynthFace variants are planned
+    only with ``ablations`` (``make table5 PROFILE=...`` still trains them on demand)."""
     c = setup.config
     variants = []
     for method in benchmarks.METHODS.values():
         variants += [c("wflw", **method), c("cofw", **method), c("300w", **method)]
-    for columns in (table5.COLUMNS, table6.COLUMNS, table7.columns("wflw"), table8.COLUMNS):
-        variants += [c("wflw", **changes) for _, changes, _ in columns.values()]
+    if ablations:
+        for columns in (table5.COLUMNS, table6.COLUMNS, table7.columns("wflw"), table8.COLUMNS):
+            variants += [c("wflw", **changes) for _, changes, _ in columns.values()]
+    variants += [c("wflw", **m) for m in (*FIG1_MODELS.values(), *FIG6_MODELS.values())]
     # Fig. 1 and the tour predict with these weights (committed in half precision); Fig. 6's
     # attention maps and Table 2's COFW-68 predictions are kept with their runs once computed
     weights = {c("wflw", **m) for m in FIG1_MODELS.values()}
     variants = sorted(dict.fromkeys(variants), key=lambda cfg: cfg.head != "scc")
     return variants, weights
+
+
+def planned_seeds(setup: StudySetup, cfg: TrainConfig) -> tuple[int, ...]:
+    """The seeds a planned SynthFace variant trains with: Table 1's methods on WFLW get
+    :func:`sccnb.study.benchmarks.table1_seeds`, the rest the setup's."""
+    table1 = {setup.config("wflw", **m) for m in benchmarks.METHODS.values()}
+    return benchmarks.table1_seeds(setup) if cfg in table1 else tuple(setup.seeds)
 
 
 def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: int = 2,
@@ -189,16 +205,17 @@ def run(args: argparse.Namespace) -> int:
     if args.profile.startswith("real300w"):
         return _real_faces(setup, args)
     variants, weights = planned_variants(setup)
+    seeds_of = {i: planned_seeds(setup, cfg) for i, cfg in enumerate(variants)}
     if args.list:
-        for cfg in variants:
-            for seed in seeds:
+        for i, cfg in enumerate(variants):
+            for seed in seeds_of[i]:
                 print(run_id(dataclasses.replace(cfg, seed=seed)),
-                      "(weights kept)" if cfg in weights else "")
+                      "(weights kept)" if cfg in weights and seed in seeds else "")
         return 0
     t0 = time.perf_counter()
-    setup.train(dict(enumerate(variants)))
-    setup.train(dict(enumerate(v for v in variants if v in weights)), need_weights=True)
-    print(f"{len(variants) * len(seeds)} runs ready in {time.perf_counter() - t0:.0f} s")
+    setup.train(dict(enumerate(variants)), seeds=seeds_of)
+    setup.train({i: v for i, v in enumerate(variants) if v in weights}, need_weights=True)
+    print(f"{sum(map(len, seeds_of.values()))} runs ready in {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -311,7 +311,7 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
                     data_root: str = "") -> dict:
     """The committed evidence as :func:`run`'s ``sources``: the real-face arms of
     :data:`sccnb.study.real300w.EVIDENCE` (held-out faces), the schedule probe's arms with
-    their own schedule (when stored) and Table 5's SynthFace arms (seeds 0-2 where they exist).
+    their own schedule (when stored) and Table 1's SynthFace arms (seeds 0-2).
     Loads runs only: nothing trains."""
     from . import table5
     from .real300w import EVIDENCE
@@ -345,10 +345,14 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
             p_sources[f"real 300-W faces, {sched} (schedule probe)"] = (
                 real, p_arms, [tuple(p_arms)], "heldout",
                 [len(v) for v in p_arms.values() if v])
-    synth = StudySetup(profile=synth_profile, seeds=(0, 1, 2), missing="skip")
+    # SynthFace: Table 1's headline arms, the only SynthFace comparison with 3 seeds (its Tables
+    # 5-8 come from real faces now)
+    from .benchmarks import HEADLINE_SEEDS, METHODS
+
+    synth = StudySetup(profile=synth_profile, seeds=HEADLINE_SEEDS, missing="skip")
     s_arms = synth.train({label: synth.config("wflw", **changes)
-                          for label, (_, changes, _) in table5.COLUMNS.items()})
-    s_pairs = [(a, b) for a, b, _ in table5.CLAIMS]
+                          for label, changes in METHODS.items()})
+    s_pairs = [tuple(METHODS)]
     sources = {"real 300-W faces (300w_mini, held-out)": (real, arms, pairs, "heldout",
                                                           seeds_used)}
     sources.update(p_sources)
