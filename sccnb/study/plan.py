@@ -32,10 +32,17 @@ from . import benchmarks, table5, table6, table7, table8
 from .common import StudySetup
 from .figures import FIG1_MODELS, FIG6_MODELS
 
-__all__ = ["planned_variants", "regeneration_estimate", "add_arguments", "run"]
+__all__ = ["planned_variants", "planned_seeds", "regeneration_estimate", "add_arguments", "run",
+           "REAL_FACE_ABLATIONS"]
 
 
-def planned_variants(setup: StudySetup, ablations: bool = False
+# Profiles whose Tables 3 and 5-8 come from the real faces (sccnb.study.real300w) rather than
+# from their own data: the CPU profile, whose own data is SynthFace. The others (smoke, the
+# tests' pipeline; gpu/paper, usually with a real DATA_ROOT) plan every table on their data.
+REAL_FACE_ABLATIONS = ("cpu",)
+
+
+def planned_variants(setup: StudySetup, ablations: bool | None = None
                      ) -> tuple[list[TrainConfig], set[TrainConfig]]:
     """(every variant once, in training order; the variants whose weights a figure needs).
     Seeds are added by :meth:`StudySetup.train` (Table 1's two methods also get
@@ -44,7 +51,10 @@ def planned_variants(setup: StudySetup, ablations: bool = False
     What ``make reproduce-tables`` renders on SynthFace: Tables 1 and 2 (WFLW, COFW, and 300-W
     for COFW-68) and Figs. 1 and 6 -- the layouts we have no real images for. Tables 3 and 5-8
     come from the real faces (:mod:`sccnb.study.real300w`); their SynthFace variants are planned
-    only with ``ablations`` (``make table5 PROFILE=...`` still trains them on demand)."""
+    only with ``ablations`` (default: for profiles not in :data:`REAL_FACE_ABLATIONS`;
+    ``make table5 PROFILE=cpu`` still trains them on demand)."""
+    if ablations is None:
+        ablations = setup.profile not in REAL_FACE_ABLATIONS
     c = setup.config
     variants = []
     for method in benchmarks.METHODS.values():

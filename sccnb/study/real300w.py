@@ -321,8 +321,8 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
     """The real-face component, loss, attention, feature-set and top-k comparisons and the
     schedule probe (:data:`TABLES`); writes ``real300w_components``, ``real300w_loss``,
     ``real300w_attention``, ``real300w_features``, ``real300w_topk``, ``real300w_schedule``
-    (each with ``_claims`` unless ``defer_claims``), ``figures/real300w_topk`` and
-    ``figures/real300w_schedule`` (validation curves). Returns the claim tables by name."""
+    (each with ``_claims`` unless ``defer_claims``), ``figures/real300w_topk`` (Fig. 7),
+    ``figures/fig4_losses`` (Fig. 4) and ``figures/real300w_schedule`` (validation curves). Returns the claim tables by name."""
     import matplotlib.pyplot as plt
 
     from ..report import save_figure
@@ -361,6 +361,11 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
     table("real300w_loss", lambda lb: f"FC head, {lb}", loss_paper,
           "Real faces — losses on the FC head (Table 8), held-out NME (%)",
           ["Paper values: WFLW, Table 8 (context: other faces, 98 points, 256² ResNet34)."])
+    from .table8 import plot_losses
+
+    fig = plot_losses()  # Fig. 4: the loss functions themselves (no runs)
+    save_figure(fig, out_dir, "fig4_losses")
+    plt.close(fig)
 
     t6 = _T6["attention"]
     table("real300w_attention", {"semantic": "semantic-guided attention (full model)",
