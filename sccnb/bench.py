@@ -1039,6 +1039,8 @@ def run_all(out_dir: str | Path = "results/bench", device: str = "auto", quick: 
 
 # --- command line ----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import at_least
+
     parser.description = (
         "Measure training throughput (SCC vs FC), data-pipeline overhead and the paper "
         "recipe's projected wall time, inference latency/throughput, SynthFace generation "
@@ -1051,7 +1053,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tiny settings (seconds; for tests): goals are then n/a")
     parser.add_argument("--only", action="append", choices=list(BENCHMARKS), metavar="NAME",
                         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=at_least(0), default=0,
                         help="torch CPU threads (default 0 = torch's default, all cores)")
     parser.add_argument("--amp", default="auto", choices=AMP_CHOICES,
                         help="precision of the model benchmarks: auto = bf16 autocast on "

@@ -35,6 +35,21 @@ COMMANDS = {
 }
 
 
+def at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (a negative count or worker number is a
+    usage error naming the flag, never taken as given)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sccnb",

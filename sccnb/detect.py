@@ -309,11 +309,13 @@ def detection_rate(records, detector: str = DEFAULT_DETECTOR) -> dict[str, Any]:
 
 # --- command line ----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import at_least
+
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     cal = sub.add_parser("calibrate", help="fit a run's detector-to-training-box mapping on its "
                          "training faces; stored as results/runs/<id>/detector_<name>.json")
     cal.add_argument("run", help="a shipped model name (e.g. real300w-scc), a run id or folder")
-    cal.add_argument("--max-faces", type=int, default=None,
+    cal.add_argument("--max-faces", type=at_least(1), default=None,
                      help="fit on a seeded sample of this many training faces")
     rate = sub.add_parser("rate", help="share of a folder's annotated faces the detector finds")
     rate.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,

@@ -448,6 +448,8 @@ def train_real300w(record: Path, data_root: Path, overrides: dict[str, Any],
 
 # --- command line ----------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import at_least
+
     parser.description = __doc__.split("\n\n")[0]
     parser.add_argument("--size", default="auto", choices=SIZES,
                         help="full (a GPU: about ten minutes), smoke (toy sizes, a CPU is "
@@ -458,7 +460,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default="",
                         help="300w_mini (default .data/300w_mini when present, else "
                         "../shared/data/300w_mini)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+    parser.add_argument("--epochs", type=at_least(1), default=DEFAULT_EPOCHS,
                         help="epochs of the real300w profile at full size (its 300 reduced "
                         "to fit the budget)")
     parser.add_argument("--archive", default="",

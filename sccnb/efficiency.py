@@ -127,11 +127,14 @@ def efficiency_report(layout: str = "wflw98", input_size: int = 256, device: str
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import at_least
+
     parser.add_argument("--layout", default="wflw98", help="wflw98, 300w68 or cofw29")
     parser.add_argument("--input-size", type=int, default=256)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--repeats", type=int, default=20, help="timed runs per measurement")
-    parser.add_argument("--batch", type=int, default=None,
+    parser.add_argument("--repeats", type=at_least(1), default=20,
+                        help="timed runs per measurement")
+    parser.add_argument("--batch", type=at_least(1), default=None,
                         help="batch for throughput (default 256 on CUDA, 16 on CPU)")
     parser.add_argument("--no-timing", action="store_true", help="only count params and MACs")
     parser.add_argument("--json", action="store_true", help="print JSON")

@@ -326,6 +326,34 @@ CASES = [
          "is a file, not a folder", 1),
 ]
 
+# round 2: flags that do not apply, unknown names, negative counts (refused before any work)
+def _runs(*extra) -> Callable[[World, Path], list]:
+    return lambda w, tmp: ["runs", "--runs-root", tmp / "runs", *extra]
+
+
+CASES += [
+    Case("runs-estimate-smoke", _runs("--profile", "smoke", "--estimate"),
+         "--estimate applies to the real-face profiles (real300w, real300w_cpu), not --profile "
+         "smoke", 2),
+    Case("runs-only-nosuch", _runs("--profile", "real300w_cpu", "--only", "nosuch", "--list"),
+         "--only nosuch: unknown comparison(s) nosuch; supported: scc_vs_fc", 2),
+    Case("runs-only-on-smoke", _runs("--profile", "smoke", "--only", "loss"),
+         "--only applies to the real-face profiles", 2),
+    Case("runs-seeds-ab", _runs("--profile", "smoke", "--seeds", "a,b", "--list"),
+         "--seeds 'a,b': 'a' is not a seed; expected comma-separated integers >= 0", 2),
+    Case("runs-seeds-negative", _runs("--profile", "smoke", "--seeds", "0,-1", "--list"),
+         "'-1' is not a seed", 2),
+    Case("runs-fingerprint-nosuch", _runs("--fingerprint", "nosuch", "."),
+         "--fingerprint nosuch: unknown dataset; supported: 300w, cofw", 2),
+    Case("runs-workers-negative", _runs("--profile", "smoke", "--workers", "-2"),
+         "argument --workers: expected an integer >= 0, got -2", 2),
+    Case("data-check-workers-0", lambda w, tmp: ["data", "check", "300w", w.far_point_300w,
+                                                 "--workers", "0"],
+         "argument --workers: expected an integer >= 1, got 0", 2),
+    Case("efficiency-repeats-negative", lambda w, tmp: ["efficiency", "--repeats", "-1"],
+         "argument --repeats: expected an integer >= 1, got -1", 2),
+]
+
 BOX_FILES = {
     "outside": "image,x_min,y_min,x_max,y_max\nface.png,500,500,600,600\n",
     "tiny": "image,x_min,y_min,x_max,y_max\nface.png,10,10,10.5,10.5\n",
@@ -366,6 +394,8 @@ def test_bad_input_gets_one_clear_line(case, world, tmp_path, capsys):
     if argv[0] == "train":  # refused before any data was read or any run folder made
         assert not (tmp_path / "runs").exists() or not any(
             p.is_dir() for p in (tmp_path / "runs").iterdir())
+    if argv[0] == "runs":  # refused before anything was planned or trained
+        assert not (tmp_path / "runs").exists()
     if argv[0] == "predict":  # nothing written
         assert not (tmp_path / "out").exists()
     if case.name == "synth-user-folder":

@@ -463,6 +463,8 @@ def format_report(report: CheckReport) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..cli import at_least
+
     parser.description = (parser.description or "") + "\n\n" + __doc__.split("\n\n", 1)[1]
     parser.add_argument("action", choices=["check"], help="what to do (only 'check')")
     parser.add_argument("format", choices=FORMATS, metavar="FORMAT",
@@ -472,7 +474,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="300w-csv: folder the image_name paths are relative to; "
                              "cofw68: COFW's test .mat holding the images")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=at_least(1), default=None,
                         help="threads decoding images (default: min(8, CPU count))")
 
 

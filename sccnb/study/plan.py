@@ -32,8 +32,8 @@ from . import benchmarks, table5, table6, table7, table8
 from .common import StudySetup
 from .figures import FIG1_MODELS, FIG6_MODELS
 
-__all__ = ["planned_variants", "planned_seeds", "regeneration_estimate", "add_arguments", "run",
-           "REAL_FACE_ABLATIONS"]
+__all__ = ["planned_variants", "planned_seeds", "regeneration_estimate", "parse_seeds",
+           "add_arguments", "run", "REAL_FACE_ABLATIONS"]
 
 
 # Profiles whose Tables 3 and 5-8 come from the real faces (sccnb.study.real300w) rather than
@@ -126,10 +126,12 @@ def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: i
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..cli import at_least
+
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--data-root", default="")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--workers", type=at_least(0), default=0,
                         help="parallel training processes (0 = the profile's default)")
     parser.add_argument("--runs-root", default=None)
     parser.add_argument("--list", action="store_true", help="print the planned run ids only")
@@ -202,14 +204,74 @@ def _fingerprint(dataset: str, path: str) -> int:
     return 0
 
 
+def parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)``; anything else (a name, a negative number, no seed, the
+    same seed twice) is a :class:`~sccnb.errors.ConfigError` naming ``flag``."""
+    from ..errors import ConfigError
+
+    parts = [s.strip() for s in str(text).split(",")]
+    expect = "comma-separated integers >= 0, e.g. 0,1,2"
+    if not any(parts):
+        raise ConfigError(f"{flag} {text!r}: no seed given; expected {expect}")
+    seeds = []
+    for part in parts:
+        if not part.lstrip("-").isdigit() or int(part) < 0:
+            raise ConfigError(f"{flag} {text!r}: {part!r} is not a seed; expected {expect}")
+        seeds.append(int(part))
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{flag} {text!r}: a seed is given twice; expected {expect}")
+    return tuple(seeds)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse what ``runs`` would ignore or misread: a negative ``--workers``, ``--only`` or
+    ``--estimate`` on a profile they do not apply to, an unknown ``--only`` name or
+    ``--fingerprint`` dataset, bad ``--seeds``."""
+    from ..errors import ConfigError
+
+    if args.workers < 0:
+        raise ConfigError(f"--workers {args.workers}: must be 0 (the profile's default) or more")
+    if args.fingerprint:
+        from ..data.datasets import DATASETS
+
+        dataset = args.fingerprint[0]
+        known = sorted({*DATASETS, "real300w"})
+        if dataset not in known:
+            raise ConfigError(f"--fingerprint {dataset}: unknown dataset; supported: "
+                              f"{', '.join(known)}")
+        return
+    if args.stale or args.rekey:
+        return
+    real = str(args.profile).startswith("real300w")
+    if args.estimate and not real:
+        raise ConfigError(f"--estimate applies to the real-face profiles (real300w, "
+                          f"real300w_cpu), not --profile {args.profile}; "
+                          "`--list` shows the planned runs")
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    if only and not real:
+        raise ConfigError(f"--only applies to the real-face profiles (real300w, real300w_cpu), "
+                          f"not --profile {args.profile}")
+    if only:
+        from .real300w import EVIDENCE
+
+        unknown = [x for x in only if x not in EVIDENCE]
+        if unknown:
+            raise ConfigError(f"--only {args.only}: unknown comparison(s) {', '.join(unknown)}; "
+                              f"supported: {', '.join(EVIDENCE)}")
+    elif args.only.strip():
+        raise ConfigError(f"--only {args.only!r}: no comparison named; supported: "
+                          "the names of sccnb.study.real300w.EVIDENCE, comma-separated")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_args(args)
     if args.fingerprint:
         return _fingerprint(*args.fingerprint)
     if args.stale:
         return _stale(args.runs_root)
     if args.rekey:
         return _rekey(args.runs_root)
-    seeds = tuple(int(s) for s in str(args.seeds).replace(" ", "").split(",") if s)
+    seeds = parse_seeds(args.seeds)
     setup = StudySetup(profile=args.profile, data_root=args.data_root, seeds=seeds,
                        runs_root=args.runs_root, workers=args.workers or None)
     if args.profile.startswith("real300w"):
@@ -239,7 +301,7 @@ def _real_faces(setup: StudySetup, args: argparse.Namespace) -> int:
     from .common import _WORKERS
     from .real300w import evidence_configs
 
-    only = tuple(x for x in args.only.split(",") if x)
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
     configs = evidence_configs(setup, only)
     workers = setup.workers or _WORKERS.get(setup.profile, 1)
     if args.estimate:

@@ -16,23 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from ...cli import at_least as _at_least
 from .writer import ensure_synthface
 
 __all__ = ["add_arguments", "run"]
-
-
-def _at_least(minimum: int):
-    """An argparse type: an integer >= ``minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
