@@ -503,6 +503,24 @@ def test_synth_force_keeps_the_users_folders_renamed(tmp_path, capsys):
     assert len(list(root.glob("*.before-synth-*"))) == 3 and (root / "notes.txt").is_file()
 
 
+def test_synth_keeps_the_files_a_user_added_inside_its_folders(tmp_path, capsys):
+    root = tmp_path / "synth"
+    argv = ["synth", "--out", root, "--test", "1", "--size", "32", "--quiet"]
+    assert sccnb(capsys, *argv, "--train", "2")[0] == 0
+    added = {"WFLW/mine.txt": "w", "300W/custom/a.pts": "p", "300W/ibug/notes.txt": "n",
+             "COFW/readme.md": "c"}
+    for rel, text in added.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    for extra in ([], ["--force"]):  # new parameters, then the same ones forced
+        code, _, err = sccnb(capsys, *argv, "--train", "1", *extra)
+        assert code == 0, err
+        assert {rel: (root / rel).read_text() for rel in added} == added
+        assert "synth: kept 2 file(s) you added under 300W/ (300W/custom/a.pts" in err
+    assert json.loads((root / "synthface.json").read_text())["counts"]["train"] == 1
+    assert not list(root.rglob("synthface_train_000001.*"))  # its own stale faces are gone
+
+
 def test_synth_reuses_or_regenerates_a_cache_folder_from_before_the_marker(tmp_path,
                                                                           monkeypatch):
     from sccnb.data.synth import ensure_synthface

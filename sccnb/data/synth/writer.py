@@ -43,6 +43,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import struct
 import sys
@@ -373,10 +374,47 @@ def _foreign(out: Path) -> list[str]:
     return entries
 
 
+# The files synth writes under its entries (paths relative to the data set folder): in a folder
+# synth made, only these are replaced; anything else a user put there is carried over.
+_SYNTH_FILES = re.compile(
+    r"^(WFLW/WFLW_images/\d+--SynthFace_(train|test)/synthface_(train|test)_\d+\.jpg"
+    r"|WFLW/WFLW_annotations/list_98pt_rect_attr_train_test/list_98pt_rect_attr_\w+\.txt"
+    r"|WFLW/WFLW_annotations/list_98pt_test/list_98pt_test_\w+\.txt"
+    r"|300W/(helen/trainset|lfpw/testset|ibug)/synthface_(train|test)_\d+\.(jpg|pts)"
+    r"|COFW/COFW_(train|test)_color\.mat"
+    r"|COFW68/COFW68_Data/(test_annotations/\d+_points|cofw68_test_bboxes)\.mat)$")
+
+
+def _carry_user_files(old: Path, new: Path, root: Path) -> list[str]:
+    """Move every file under ``old`` (an entry synth wrote before) that synth did not write
+    (:data:`_SYNTH_FILES`) to the same place under ``new`` (its replacement); returns their
+    paths relative to ``root``."""
+    if not old.is_dir() or old.is_symlink():
+        return []
+    carried = []
+    for path in sorted(old.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        rel = path.relative_to(old)
+        name = (Path(old.name) / rel).as_posix()
+        if _SYNTH_FILES.match(name):
+            continue
+        dest = new / rel
+        if dest.exists() or dest.is_symlink():  # synth writes a file of that name now
+            dest = dest.with_name(f"{dest.name}.before-synth-"
+                                  f"{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(dest)
+        carried.append((Path(old.name) / rel).as_posix())
+    return carried
+
+
 def _install(tmp: Path, out: Path, owned: bool = True) -> list[Path]:
     """Move the finished folder ``tmp``'s entries into ``out``, :data:`MARKER` first and
     synthface.json last (its presence marks a complete data set). Entries of ``out`` that they
-    replace are deleted when ``owned``, else kept under a new name (returned)."""
+    replace are deleted when ``owned`` -- after the files a user added inside them are moved
+    into their replacements (a line on stderr names them) -- else kept under a new name
+    (returned)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("This folder was made by `python -m sccnb synth`: the next "
                               "generation replaces its WFLW, 300W, COFW, COFW68 and "
@@ -390,6 +428,12 @@ def _install(tmp: Path, out: Path, owned: bool = True) -> list[Path]:
         dest = out / entry.name
         if dest.exists() or dest.is_symlink():
             if owned:
+                carried = _carry_user_files(dest, entry, out)
+                if carried:
+                    shown = ", ".join(carried[:3]) + (f" and {len(carried) - 3} more"
+                                                      if len(carried) > 3 else "")
+                    print(f"synth: kept {len(carried)} file(s) you added under {entry.name}/ "
+                          f"({shown})", file=sys.stderr)
                 trash.mkdir(exist_ok=True)
                 dest.rename(trash / entry.name)
             else:
