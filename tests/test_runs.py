@@ -340,3 +340,13 @@ def test_regeneration_estimate_replays_the_scheduler_on_the_least_contended_runs
     assert est["wall_h"] == pytest.approx(8 / 60)
     assert est["remaining_h"] == pytest.approx(4 / 60)  # scc seed 2 and fc seed 1 beside it
     assert regeneration_estimate(scc, tmp_path / "empty", workers=2)["wall_h"] is None
+
+
+def test_no_committed_run_is_stale():
+    """Every run in the repository's store carries this checkout's code fingerprint (issue 20):
+    a change to the numerical code must retrain what the tables read, and a change that leaves
+    the numbers alone must not touch the fingerprint (the test above)."""
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "runs", "--stale"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "no stale runs" in proc.stdout
