@@ -194,7 +194,7 @@ def _real_faces(root: Path, real_profile: str) -> str:
               f"training shape. The paper reports "
               f"{_f(r.loc['SCC (full model)', 'NME_paper_300W_full'])} % on 300-W's full set, "
               "with 3,148 training faces at 256². The ablation tables: "
-              + ", ".join(f"[{label.split(' — ')[1]}](results/{real_profile}/tables/{n}.md)"
+              + ", ".join(f"[{label}](results/{real_profile}/tables/{n}.md)"
                           for n, label in _REAL_CLAIMS[1:])
               + f"; Fig. 7 (NME vs k): [figure](results/{real_profile}/figures/real300w_topk.png)."]
     return "\n".join(lines) + "\n"

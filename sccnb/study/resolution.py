@@ -316,8 +316,10 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
     from . import table5
     from .real300w import EVIDENCE
 
+    from .real300w import TABLES
+
     real = StudySetup(profile=real_profile, data_root=data_root, missing="skip")
-    arms, pairs, seeds_used = {}, [], []
+    arms, pairs, seeds_used, key = {}, [], [], {}
     for name, entries in EVIDENCE.items():
         if name == "schedule":  # a probe of another schedule: not the profile's noise
             continue
@@ -325,11 +327,19 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
                            for label, changes, _ in entries},
                           seeds={f"{name}/{label}": seeds for label, _, seeds in entries})
         arms.update(runs)
-        # image variance from comparisons of multi-seed arms only: a 1-seed arm's per-image
-        # errors carry one seed's noise, more than the seed means the MDE is stated for
-        labels = [f"{name}/{label}" for label, _, seeds in entries if len(seeds) > 1]
-        pairs += [(labels[0], other) for other in labels[1:]]
+        key.update({label: f"{name}/{label}" for label, _, _ in entries})
         seeds_used += [len(v) for v in runs.values() if v]
+    # image variance from the pairs the claims compare, where both arms have several seeds: a
+    # 1-seed arm's per-image errors carry one seed's noise, more than the seed means the MDE is
+    # stated for
+    for table, (_, comparisons, claims) in TABLES.items():
+        if table == "real300w_schedule":
+            continue
+        labels = {label: f"{c}/{label}" for c in comparisons for label, _, _ in EVIDENCE[c]}
+        for better, worse, *_ in claims:
+            a, b = labels[better], labels[worse]
+            if len(arms.get(a, [])) > 1 and len(arms.get(b, [])) > 1:
+                pairs.append((a, b))
     # the schedule probe: each schedule other than the profile's is its own source (its own
     # noise and convergence), its arms compared within it
     probes: dict[str, list] = {}
