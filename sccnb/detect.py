@@ -340,13 +340,19 @@ def run(args: argparse.Namespace) -> int:
         from .evalfolder import read_folder
         from .provenance import provenance, write_json
 
+        from .outputs import check_outputs, claim_outputs
+
         fmt, path = args.data
+        name = f"{args.detector}_{Path(path).resolve().name}.json"
+        if args.out:  # a file of that name that sccnb did not write is refused, before any work
+            check_outputs(args.out, [name], "detect")
         result = {**detection_rate(read_folder(fmt, path), args.detector), "format": fmt,
                   "data": portable_path(path),
                   "criterion": "a detection's centre inside the face's landmark extent"}
         print(json.dumps(result, indent=1))
         if args.out:
-            out = Path(args.out) / f"{args.detector}_{Path(path).resolve().name}.json"
+            claim_outputs(args.out, [name], "detect")
+            out = Path(args.out) / name
             write_json(out, {**result, "provenance": provenance("cpu")})
             print(f"wrote {out}")
         return 0

@@ -40,8 +40,9 @@ import pandas as pd
 
 from .data.records import DataFormatError, FaceRecord
 
-__all__ = ["FORMATS", "BOX_KINDS", "read_folder", "evaluate_records", "evaluate_folder",
-           "detector_vs_protocol", "link_split", "plot_ced", "run_folder", "main"]
+__all__ = ["FORMATS", "BOX_KINDS", "OUTPUTS", "read_folder", "check_records", "evaluate_records",
+           "evaluate_folder", "detector_vs_protocol", "link_split", "plot_ced", "run_folder",
+           "main"]
 
 FORMATS = {"300w": "300w", "wflw": "wflw", "cofw": "cofw"}  # format -> dataset (its protocol)
 BOX_KINDS = ("protocol", "detector", "both")
@@ -96,13 +97,21 @@ def _read_wflw(path: Path) -> list[FaceRecord]:
 
 def _read_cofw(path: Path) -> list[FaceRecord]:
     from .data import read_cofw
+    from .errors import DataError
 
     try:
-        return list(read_cofw(path, "test"))
-    except DataFormatError as err:
-        if "missing key" not in str(err):
-            raise
-        return list(read_cofw(path, "train"))
+        try:
+            return list(read_cofw(path, "test"))
+        except DataFormatError as err:
+            if "missing key" not in str(err):
+                raise
+            return list(read_cofw(path, "train"))
+    except DataFormatError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- scipy and h5py fail in many ways on a bad file
+        raise DataError(f"{path}: not a readable COFW .mat file ({type(err).__name__}: "
+                        f"{str(err).strip()}); give COFW_test_color.mat or "
+                        "COFW_train_color.mat") from None
 
 
 def _check_layout(run, records: list[FaceRecord], where: str) -> None:
@@ -233,16 +242,35 @@ def plot_ced(table: pd.DataFrame, title: str, path: str | Path, threshold: float
     return path
 
 
+OUTPUTS = ("per_image.csv", "summary.json", "ced.png")  # what evaluate_folder writes in out
+
+
+def check_records(records: list[FaceRecord]) -> None:
+    """Every face's points and box checked against its image (:mod:`sccnb.data.validate`:
+    finite, not far outside it, not all outside it; the message names the file and line)
+    before any crop is made."""
+    from .data.validate import check_record
+
+    for record in records:
+        check_record(record)
+
+
 def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
                     detector: str = "dlib-hog", device: str = "cpu",
-                    out: str | Path | None = None) -> dict[str, Any]:
+                    out: str | Path | None = None, force: bool = False) -> dict[str, Any]:
     """Evaluate ``run`` on the faces at ``path`` (format ``fmt``); with ``out``, write
-    ``per_image.csv``, ``summary.json`` and ``ced.png`` there. Returns the summary dict."""
+    ``per_image.csv``, ``summary.json`` and ``ced.png`` there (files of those names that sccnb
+    did not write are refused, or with ``force`` kept renamed: :mod:`sccnb.outputs`). Returns
+    the summary dict."""
     from .config import portable_path
     from .data.datasets import DATASETS
+    from .outputs import check_outputs, claim_outputs
     from .provenance import atomic_write_text, provenance, write_json
 
     records = read_folder(fmt, path)
+    check_records(records)
+    if out is not None:
+        check_outputs(out, OUTPUTS, "eval", force=force)
     table, summary = evaluate_records(run, records, DATASETS[FORMATS[fmt]].center_on, boxes,
                                       detector, device, where=f"{path} ({fmt})")
     result = {"run": run.id, "weights": run.weights_path().name, "format": fmt,
@@ -252,6 +280,7 @@ def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
                          "0.1", "provenance": provenance(device)}
     if out is not None:
         out = Path(out)
+        claim_outputs(out, OUTPUTS, "eval", force=force)
         atomic_write_text(out / "per_image.csv", table.to_csv(index=False))
         write_json(out / "summary.json", result)
         plot_ced(table, f"{run.id} on {Path(path).name} ({fmt})", out / "ced.png")
@@ -320,13 +349,17 @@ def link_split(run, split: str, out: str | Path) -> Path:
 def run_folder(args: argparse.Namespace, run) -> int:
     """``eval RUN --data FORMAT PATH [--boxes ...] [--out DIR]``."""
     from .detect import DetectorUnavailable
+    from .errors import UserError
 
     fmt, path = args.data
     device = "cuda" if args.device == "auto" and _cuda() else (
         "cpu" if args.device == "auto" else args.device)
     out = Path(args.out or Path("results") / "eval" / f"{run.id}_{fmt}_{Path(path).name}")
     try:
-        result = evaluate_folder(run, fmt, path, args.boxes, args.detector, device, out)
+        result = evaluate_folder(run, fmt, path, args.boxes, args.detector, device, out,
+                                 force=getattr(args, "force", False))
+    except UserError:
+        raise  # its own one line
     except (DataFormatError, ValueError, FileNotFoundError, DetectorUnavailable) as err:
         raise SystemExit(f"eval: {err}") from None
     rows = []

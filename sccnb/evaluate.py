@@ -183,12 +183,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), default=None,
                         help="evaluate on your own annotated faces instead: 300w FOLDER (.pts + "
                         "images), wflw LIST (or a WFLW root), cofw FILE.mat (sccnb.evalfolder)")
-    parser.add_argument("--boxes", default="protocol", choices=("protocol", "detector", "both"),
-                        help="with --data: crop on the protocol's boxes, on the detector's "
-                        "(calibrated to the run's training boxes), or both")
-    parser.add_argument("--detector", default="dlib-hog", help="with --data --boxes detector")
+    parser.add_argument("--boxes", default=None, choices=("protocol", "detector", "both"),
+                        help="with --data: crop on the protocol's boxes (default), on the "
+                        "detector's (calibrated to the run's training boxes), or both")
+    parser.add_argument("--detector", default=None,
+                        help="with --data --boxes detector (default dlib-hog)")
     parser.add_argument("--out", default=None, help="with --data: output folder (default "
                         "results/eval/<run>_<format>_<folder>)")
+    parser.add_argument("--force", action="store_true",
+                        help="with --data: write into --out even where it holds files of the "
+                        "output names that sccnb did not write (they are kept, renamed)")
     parser.add_argument("--test-dataset", default=None, choices=sorted(DATASETS),
                         help="evaluate on another dataset of the same data root (e.g. cofw68 "
                         "for a 300w run)")
@@ -197,12 +201,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .errors import ConfigError, NotFound, resolve_device
+
+    folder_only = [f for f, v in (("--boxes", args.boxes), ("--detector", args.detector),
+                                  ("--out", args.out), ("--force", args.force)) if v]
+    if args.data is None and folder_only:  # they would be ignored, and the run re-evaluated
+        raise ConfigError(f"{', '.join(folder_only)} applies only with --data FORMAT PATH (your "
+                          "own annotated faces); `eval RUN` alone re-evaluates the run on its "
+                          "test splits and writes nothing else")
     if args.data is not None:  # a user's folder: sccnb.evalfolder
         from .evalfolder import run_folder
         from .zoo import resolve_run
 
+        if args.test_dataset is not None:
+            raise ConfigError("--test-dataset applies only without --data (the run's own data "
+                              "root); with --data the faces are those at PATH")
+        args.boxes = args.boxes or "protocol"
+        args.detector = args.detector or "dlib-hog"
         return run_folder(args, resolve_run(args.run, args.runs_root))
-    from .errors import ConfigError, NotFound, resolve_device
     from .runs import check_checkpoint
 
     path = Path(args.run)

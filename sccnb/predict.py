@@ -37,24 +37,36 @@ import torch
 
 from .data.crops import crop_matrix, warp_crop
 from .data.records import DataFormatError
+from .data.validate import MIN_SIDE as MIN_BOX_SIDE  # a face box's least side, shared
 from .errors import DataError
 from .runs import Run
 
-__all__ = ["load_boxes", "boxes_from_pts", "predict_images", "predict_detected", "expand_images",
-           "add_arguments", "run"]
+__all__ = ["BoxFile", "load_boxes", "boxes_from_pts", "predict_images", "predict_detected",
+           "expand_images", "add_arguments", "run"]
 
 
-MIN_BOX_SIDE = 4.0  # pixels: a smaller "face box" is a mistake, not a face
 # header of a box file (after "image") -> how its four numbers read
 _BOX_HEADERS = {("x_min", "y_min", "x_max", "y_max"): "corners", ("x", "y", "w", "h"): "xywh",
                 ("x", "y", "width", "height"): "xywh"}
 
 
+class BoxFile(dict):
+    """``image -> box`` as read from a box file, with where each came from (``path``, and the
+    1-based ``lines``), so that a box refused later is named by its line."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.lines: dict[str, int] = {}
+        self.points: dict[str, tuple[Path, np.ndarray]] = {}  # --box-from-pts: (.pts, points)
+
+
 def load_boxes(path: str | Path) -> dict[str, np.ndarray]:
     """``image -> (x_min, y_min, x_max, y_max)`` from a CSV box file (errors name the line):
-    corners, or ``x,y,w,h`` when the header says so (see the module docstring)."""
+    corners, or ``x,y,w,h`` when the header says so (see the module docstring). The result is
+    a :class:`BoxFile` (a dict that knows each box's line)."""
     path = Path(path)
-    boxes: dict[str, np.ndarray] = {}
+    boxes = BoxFile(path)
     first_line: dict[str, int] = {}
     kind, seen_row = "corners", False
     with open(path, newline="", encoding="utf-8-sig") as fh:  # a spreadsheet's BOM too
@@ -93,6 +105,7 @@ def load_boxes(path: str | Path) -> dict[str, np.ndarray]:
                 raise DataFormatError(path, f"a second box for {name} (the first is on line "
                                       f"{first_line[name]}); give one box per image", line)
             boxes[name], first_line[name] = box, line
+    boxes.lines = first_line
     return boxes
 
 
@@ -112,14 +125,54 @@ def boxes_from_pts(images: list[str | Path]) -> dict[str, np.ndarray]:
     """``image -> landmark extent`` of the ``.pts`` file next to each image."""
     from .data import read_pts
 
-    boxes = {}
+    boxes = BoxFile()
     for image in map(Path, images):
         pts_path = image.with_suffix(".pts")
         if not pts_path.is_file():
             raise FileNotFoundError(f"--box-from-pts: no {pts_path.name} beside {image}")
         pts = read_pts(pts_path)
         boxes[str(image)] = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+        boxes.points[str(image)] = (pts_path, pts)
     return boxes
+
+
+def _box_of(image_path: Path, boxes: dict[str, np.ndarray], names: list[str], width: int,
+            height: int) -> np.ndarray:
+    """The box of ``image_path`` in ``boxes`` (by the path as given, then by the file name),
+    checked against its ``width x height`` image (:func:`sccnb.data.validate.check_box`)."""
+    from .data.validate import check_box
+
+    key = str(image_path)
+    if key not in boxes and image_path.name in boxes:
+        if names.count(image_path.name) > 1:
+            raise DataError(f"the box file names {image_path.name}, but several images "
+                            "have that name; name them by the paths given here")
+        key = image_path.name
+    if key not in boxes:
+        raise DataError(f"no box for {image_path} in the box file (rows are matched by "
+                        "the path as given, then by the file name)")
+    source = getattr(boxes, "path", None)
+    line = getattr(boxes, "lines", {}).get(key)
+    return check_box(boxes[key], width, height, source if source else image_path, line,
+                     what=f"the box of {image_path}" if source else "the box")
+
+
+def _check_inputs(images: list[str], boxes: dict[str, np.ndarray] | None) -> None:
+    """Every image's box (or, without boxes, the image itself) checked from the image's size
+    alone, before a model is loaded or an output written."""
+    from .data.validate import MIN_SIDE, check_points, image_size, pts_point_line
+
+    names = [Path(p).name for p in images]
+    for image in map(Path, images):
+        w, h = image_size(image)
+        pts_path, points = getattr(boxes, "points", {}).get(str(image), (None, None))
+        if points is not None:  # --box-from-pts: the annotation's points, by their lines
+            check_points(points, w, h, pts_path, lambda i: pts_point_line(pts_path, i))
+        if boxes is not None:
+            _box_of(image, boxes, names, w, h)
+        elif min(w, h) < MIN_SIDE:
+            raise DataError(f"{image}: the image is {w} x {h} px; a face image is at least "
+                            f"{MIN_SIDE:g} px a side")
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -153,6 +206,7 @@ def predict_images(run: Run, images: list[str | Path], boxes: dict[str, np.ndarr
     landmarks ``(N, 2)`` in image pixels and the layout. ``weights``: a weights file of the
     run other than its best (default: best.pt, else best_fp16.pt)."""
     from .data.augment import to_input
+    from .data.validate import check_image
     from .train import config_from_json
 
     cfg = config_from_json(run.config["train"])
@@ -161,23 +215,11 @@ def predict_images(run: Run, images: list[str | Path], boxes: dict[str, np.ndarr
     names = [Path(p).name for p in images]
     results = []
     for image_path in map(Path, images):
-        image = _read_rgb(image_path)
+        image = check_image(_read_rgb(image_path), image_path)
         h, w = image.shape[:2]
         box = None
         if boxes is not None:
-            box = boxes.get(str(image_path))
-            if box is None and image_path.name in boxes:
-                if names.count(image_path.name) > 1:
-                    raise DataError(f"the box file names {image_path.name}, but several images "
-                                    "have that name; name them by the paths given here")
-                box = boxes[image_path.name]
-            if box is None:
-                raise DataError(f"no box for {image_path} in the box file (rows are matched by "
-                                "the path as given, then by the file name)")
-            if box[2] < -0.5 or box[3] < -0.5 or box[0] > w - 0.5 or box[1] > h - 0.5:
-                raise DataError(f"the box {np.round(box, 1).tolist()} of {image_path} lies "
-                                f"entirely outside its {w} x {h} image; boxes are 0-based "
-                                "pixels x_min,y_min,x_max,y_max (or x,y,w,h under that header)")
+            box = _box_of(image_path, boxes, names, w, h)
             matrix = crop_matrix(box, size, cfg.crop_scale)
         else:
             matrix = crop_matrix(np.array([0, 0, w - 1, h - 1], float), size, scale=1.0)
@@ -272,6 +314,36 @@ def _overlay_faces(result: dict, path: Path) -> Path:
     return path
 
 
+def _detected_overlay_names(images: list[str]) -> list[str]:
+    """The overlay file of each image under the detector: ``<stem>_landmarks.png``, with a
+    counter where stems repeat."""
+    used: set[str] = set()
+    names = []
+    for image in images:
+        stem, name, k = Path(image).stem, Path(image).stem, 2
+        while name in used:
+            name, k = f"{stem}_{k}", k + 1
+        used.add(name)
+        names.append(f"{name}_landmarks.png")
+    return names
+
+
+def _claim_out(args: argparse.Namespace, overlays: list[str], check: bool = False) -> None:
+    """Refuse (or with ``--force`` keep renamed) an output file that is an input image or that
+    sccnb did not write (:mod:`sccnb.outputs`): ``check`` before any model is run (nothing
+    written), then again before the first write (the folder claimed)."""
+    from .outputs import check_outputs, claim_outputs
+
+    out = Path(args.out)
+    names = ["landmarks.csv", "landmarks.json", *overlays]
+    inputs = {Path(p).resolve() for p in args.images}
+    for name in names:
+        if (out / name).resolve() in inputs:
+            raise DataError(f"{out / name} is one of the input images and would be overwritten; "
+                            "choose another --out")
+    (check_outputs if check else claim_outputs)(out, names, "predict", force=args.force)
+
+
 def _run_detected(args: argparse.Namespace) -> int:
     """``predict`` without boxes: the detector finds the faces (several per image allowed)."""
     from .detect import DetectorUnavailable
@@ -280,13 +352,15 @@ def _run_detected(args: argparse.Namespace) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else args.device
     run_ = resolve_run(args.checkpoint)
+    overlays = _detected_overlay_names(args.images)
+    _claim_out(args, [] if args.no_overlay else overlays, check=True)
     try:
         landmarker = Landmarker(run_, device, args.detector)
         results = predict_detected(landmarker, args.images)
     except DetectorUnavailable as err:
         raise SystemExit(f"predict: {err}") from None
+    _claim_out(args, [] if args.no_overlay else overlays)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     with open(out / "landmarks.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image", "face", "point", "x", "y"])
@@ -298,17 +372,12 @@ def _run_detected(args: argparse.Namespace) -> int:
                 "faces": [{**face, "landmarks": np.round(face["landmarks"], 3).tolist()}
                           for face in r["faces"]]} for r in results]
     (out / "landmarks.json").write_text(json.dumps(payload, indent=1))
-    used: set[str] = set()
-    for r in results:
+    for r, name in zip(results, overlays):
         if not r["faces"]:
             print(f"no face found in {r['image']}")
             continue
         if not args.no_overlay:
-            stem, name, k = Path(r["image"]).stem, Path(r["image"]).stem, 2
-            while name in used:
-                name, k = f"{stem}_{k}", k + 1
-            used.add(name)
-            print(_overlay_faces(r, out / f"{name}_landmarks.png"))
+            print(_overlay_faces(r, out / name))
     faces = sum(len(r["faces"]) for r in results)
     print(f"{faces} face(s) in {len(results)} image(s) ({run_.id}, {args.detector} boxes): "
           f"{out / 'landmarks.csv'}")
@@ -340,6 +409,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="predictions", help="output folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even where it holds files of the output names "
+                        "that sccnb did not write (they are kept, renamed)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -372,15 +444,13 @@ def run(args: argparse.Namespace) -> int:
         Run(run_dir).weights_path()
     boxes = (load_boxes(args.boxes) if args.boxes else
              boxes_from_pts(args.images) if args.box_from_pts else None)
-    results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights)
     out = Path(args.out)
-    overlays = [out / n for n in _overlay_names([r["image"] for r in results])]
-    inputs = {Path(p).resolve() for p in args.images}
-    for path in [out / "landmarks.csv", out / "landmarks.json", *overlays]:
-        if path.resolve() in inputs:
-            raise DataError(f"{path} is one of the input images and would be overwritten; "
-                            "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    overlays = [out / n for n in _overlay_names(args.images)]
+    if boxes is not None or args.whole_image:  # every box and image checked before any output
+        _check_inputs(args.images, boxes)
+    _claim_out(args, [] if args.no_overlay else [p.name for p in overlays], check=True)
+    results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights)
+    _claim_out(args, [] if args.no_overlay else [p.name for p in overlays])
     with open(out / "landmarks.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["image", "point", "x", "y"])

@@ -107,11 +107,12 @@ class Landmarker:
     def __init__(self, run: Run, device: str = "cpu", detector: str = "dlib-hog",
                  fit_missing: bool = True) -> None:
         from .data.datasets import DATASETS
+        from .errors import resolve_device
 
         self.run = run
         self.cfg = run.train_config
-        self.device = device
-        self.model = run.load_model(device)
+        self.device = str(resolve_device(device))  # a bad device is named as the CLI names it
+        self.model = run.load_model(self.device)
         self.layout = DATASETS[self.cfg.dataset].layout
         self.detector_name = detector
         self.fit_missing = fit_missing
@@ -146,12 +147,17 @@ class Landmarker:
 
         from .data.crops import crop_records
         from .data.records import FaceRecord
+        from .data.validate import check_box, check_image
         from .evaluate import predict
         from .layouts import get_layout
 
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        boxes = _boxes_array(boxes)
         if len(boxes) == 0:
             return np.zeros((0, get_layout(self.layout).num_points, 2))
+        image = check_image(image)
+        h, w = image.shape[:2]
+        for i, box in enumerate(boxes):  # before any crop (sccnb.data.validate, as the CLI)
+            check_box(box, w, h, what=f"box {i} of {len(boxes)}")
         n = get_layout(self.layout).num_points
         records = [FaceRecord(name=f"face{i}", image=image, landmarks=np.zeros((n, 2)),
                               layout=self.layout, box=box) for i, box in enumerate(boxes)]
@@ -167,12 +173,17 @@ class Landmarker:
     def __call__(self, image: str | Path | np.ndarray, boxes: np.ndarray | None = None
                  ) -> list[dict[str, Any]]:
         """One dict per face: ``box`` (the crop's box, training kind), ``detector_box`` and
-        ``score`` (None when ``boxes`` were given), ``landmarks`` ``(N, 2)``, ``layout``."""
-        array = _read_rgb(image) if isinstance(image, (str, Path)) else np.asarray(image)
+        ``score`` (None when ``boxes`` were given), ``landmarks`` ``(N, 2)``, ``layout``.
+        ``image``: a path, a PIL image (RGBA, 16-bit and grey ones converted as the command
+        line reads the same file) or an ``(H, W, 3)`` uint8 array
+        (:func:`sccnb.data.validate.as_rgb`)."""
+        from .data.validate import as_rgb
+
+        array = as_rgb(image)
         if boxes is None:
             boxes, raw, scores = self.detect(array)
         else:
-            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            boxes = _boxes_array(boxes)
             raw, scores = [None] * len(boxes), [None] * len(boxes)
         points = self.landmarks(array, boxes)
         return [{"box": b.tolist(), "detector_box": None if r is None else r.tolist(),
@@ -183,12 +194,28 @@ class Landmarker:
         return f"Landmarker({self.run.id}, layout={self.layout}, detector={self.detector_name})"
 
 
+def _boxes_array(boxes: Any) -> np.ndarray:
+    """Boxes ``(F, 4)`` as float64, or a DataError saying what a box is."""
+    from .errors import DataError
+
+    try:
+        return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    except (TypeError, ValueError):
+        raise DataError(f"boxes {boxes!r} are not (F, 4) numbers (x_min, y_min, x_max, y_max "
+                        "per face, 0-based pixels)") from None
+
+
 def load_model(name: str | Path, device: str = "cpu", detector: str = "dlib-hog") -> Landmarker:
     """A shipped model by name (:data:`SHIPPED`), or any run (id, folder or weights file), ready
-    to apply to photos. ``.model`` is the ``torch.nn.Module``; ``.run`` the stored run."""
+    to apply to photos. ``.model`` is the ``torch.nn.Module``; ``.run`` the stored run. Errors
+    are those of the command line: a bad device is a :class:`~sccnb.errors.DeviceError`, damaged
+    weights a :class:`~sccnb.errors.CheckpointError` naming the file, none a
+    :class:`~sccnb.errors.NotFound`."""
+    from .errors import resolve_device
+
+    resolve_device(device)  # before any file is read: a device is not a checkpoint problem
     run = resolve_run(name)
-    if not run.has_weights:
-        raise FileNotFoundError(f"{run.path}: no weights (best.pt or best_fp16.pt)")
+    run.weights_path()  # none, damaged or not the run's own: says which, naming the file
     return Landmarker(run, device, detector)
 
 

@@ -37,7 +37,8 @@ from sccnb.predict import load_boxes
 from sccnb.provenance import REPO_ROOT, file_lock
 from sccnb.runs import Run, build_for, run_id
 from sccnb.train import ensure_run
-from test_readers import make_300w_root, synthetic_cofw, write_cofw_v73
+from test_readers import (face_points, make_300w_root, synthetic_cofw,
+                          write_cofw_v73, write_pts)
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -78,6 +79,7 @@ class World:
 
     def __init__(self, root: Path, run: Run) -> None:
         self.root, self.run = root, run
+        self.run_files = sorted((p.name, p.stat().st_mtime_ns) for p in run.path.iterdir())
 
     def _copy_run(self, name: str) -> Path:
         dest = self.root / "runs" / name
@@ -165,6 +167,49 @@ class World:
         lines[3 + 30] = "5001 -299"  # 1-based on disk: (5000, -300) 0-based
         pts[1].write_text("\n".join(lines) + "\n")
         return root
+
+    def _300w_folder(self, name: str, change: Callable[[np.ndarray], None]) -> Path:
+        """A folder of two 68-point faces in 64 x 48 images; ``change`` edits face_1's points
+        (0-based) before they are written."""
+        root = self.root / name
+        make_300w_root(root, "faces", 2)
+        points = face_points(68)
+        change(points)
+        write_pts(root / "faces" / "face_1.pts", points + 1.0)
+        return root
+
+    @cached_property
+    def huge_point_300w(self) -> Path:
+        """face_1.pts has point 1 at (1e9, 1e9): its crop used to run for minutes."""
+        return self._300w_folder("300w_huge", lambda p: p.__setitem__(0, 1e9))
+
+    @cached_property
+    def all_outside_300w(self) -> Path:
+        """face_1.pts lies wholly right of its 64-px-wide image, none of it far outside."""
+        return self._300w_folder("300w_outside", lambda p: p.__iadd__([37.0, 0.0]))
+
+    @cached_property
+    def not_a_mat(self) -> Path:
+        path = self.root / "notes.mat"
+        path.write_text("these are not faces\n")
+        return path
+
+    @cached_property
+    def pixel(self) -> Path:
+        path = self.root / "images" / "pixel.png"
+        path.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(path), np.full((1, 1, 3), 128, np.uint8))
+        return path
+
+    @cached_property
+    def far_pts_image(self) -> Path:
+        """far.png (90 x 120) with far.pts beside it, point 1 at (1e9, 1e9)."""
+        path = self.root / "images" / "far.png"
+        cv2.imwrite(str(path), np.full((120, 90, 3), 128, np.uint8))
+        points = face_points(68, centre=(45, 60))
+        points[0] = 1e9
+        write_pts(path.with_suffix(".pts"), points + 1.0)
+        return path
 
     @cached_property
     def empty_wflw(self) -> Path:
@@ -354,7 +399,42 @@ CASES += [
          "argument --repeats: expected an integer >= 1, got -1", 2),
 ]
 
+# round 2: coordinates and boxes are checked before any crop (a coordinate of 1e9 used to hang)
+def _eval_data(fmt: str, path: Callable[[World], Path], *extra) -> Callable[[World, Path], list]:
+    return lambda w, tmp: ["eval", w.run.path, "--data", fmt, path(w), "--out", tmp / "out",
+                           *extra]
+
+
+CASES += [
+    Case("eval-data-point-1e9", _eval_data("300w", lambda w: w.huge_point_300w),
+         "face_1.pts:4: point 1 at (1e+09, 1e+09) lies far outside the 64 x 48 image", 1),
+    Case("eval-data-all-points-outside", _eval_data("300w", lambda w: w.all_outside_300w),
+         "face_1.pts: all 68 points lie outside the 64 x 48 image", 1),
+    Case("eval-data-cofw-not-a-mat", _eval_data("cofw", lambda w: w.not_a_mat),
+         "notes.mat: not a readable COFW .mat file", 1),
+    Case("predict-box-1e9", _predict(lambda w: w.run.path, "--boxes", "{huge}"),
+         "huge.csv:2: the box of", 1),
+    Case("predict-pts-1e9", lambda w, tmp: ["predict", "--checkpoint", w.run.path,
+                                            w.far_pts_image, "--out", tmp / "out",
+                                            "--box-from-pts"],
+         "far.pts:4: point 1 at (1e+09, 1e+09) lies far outside the 90 x 120 image", 1),
+    Case("predict-whole-image-1x1", lambda w, tmp: ["predict", "--checkpoint", w.run.path,
+                                                    w.pixel, "--out", tmp / "out",
+                                                    "--whole-image"],
+         "pixel.png: the image is 1 x 1 px; a face image is at least 4 px a side", 1),
+    # flags that only apply with --data are refused (they were ignored, and the run's records
+    # rewritten)
+    Case("eval-out-without-data", lambda w, tmp: ["eval", w.run.path, "--out", tmp / "out"],
+         "--out applies only with --data FORMAT PATH", 2),
+    Case("eval-boxes-without-data", lambda w, tmp: ["eval", w.run.path, "--boxes", "both"],
+         "--boxes applies only with --data FORMAT PATH", 2),
+    Case("eval-test-dataset-with-data", lambda w, tmp: [
+        *_eval_data("300w", lambda w: w.huge_point_300w)(w, tmp), "--test-dataset", "300w"],
+        "--test-dataset applies only without --data", 2),
+]
+
 BOX_FILES = {
+    "huge": "image,x_min,y_min,x_max,y_max\nface.png,10,10,1e9,60\n",
     "outside": "image,x_min,y_min,x_max,y_max\nface.png,500,500,600,600\n",
     "tiny": "image,x_min,y_min,x_max,y_max\nface.png,10,10,10.5,10.5\n",
     "header": "file,left,top,right,bottom\nface.png,10,10,60,60\n",
@@ -385,7 +465,9 @@ def test_bad_input_gets_one_clear_line(case, world, tmp_path, capsys):
     argv = [a.format(**{k: world.boxes(v, k) for k, v in BOX_FILES.items()})
             if isinstance(a, str) and a.startswith("{") else a
             for a in case.argv(world, tmp_path)]
+    started = time.perf_counter()
     code, out, err = sccnb(capsys, *argv)
+    assert time.perf_counter() - started < 30  # one line within seconds, never a hang
     assert code == case.status, err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
@@ -394,6 +476,11 @@ def test_bad_input_gets_one_clear_line(case, world, tmp_path, capsys):
     if argv[0] == "train":  # refused before any data was read or any run folder made
         assert not (tmp_path / "runs").exists() or not any(
             p.is_dir() for p in (tmp_path / "runs").iterdir())
+    if argv[0] == "eval":  # nothing written, the run's records untouched
+        assert not (tmp_path / "out").exists()
+        assert (case.name != "eval-out-without-data"
+                or sorted((p.name, p.stat().st_mtime_ns)
+                          for p in world.run.path.iterdir()) == world.run_files)
     if argv[0] == "runs":  # refused before anything was planned or trained
         assert not (tmp_path / "runs").exists()
     if argv[0] == "predict":  # nothing written
@@ -541,6 +628,80 @@ def test_synth_reuses_or_regenerates_a_cache_folder_from_before_the_marker(tmp_p
     (old / ".sccnb-synthface").unlink()
     ensure_synthface(old, 2, 1, 32, progress=False)
     assert (old / ".sccnb-synthface").is_file()
+
+
+# --- round 2: no command overwrites a file it did not write ---------------------------------------
+def test_predict_refuses_a_users_files_and_force_keeps_them_renamed(world, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "landmarks.csv").write_text("the user's table\n")
+    (out / "face_landmarks.png").write_bytes(b"the user's picture")
+    argv = ["predict", "--checkpoint", world.run.path, world.image, "--out", out, *WHOLE]
+    code, _, err = sccnb(capsys, *argv)
+    assert code == 1 and "Traceback" not in err
+    assert (f"--out {out} holds landmarks.csv, face_landmarks.png, which sccnb predict did not "
+            "write; nothing was written") in err.strip().splitlines()[-1]
+    assert sorted(p.name for p in out.iterdir()) == ["face_landmarks.png", "landmarks.csv"]
+    code, _, err = sccnb(capsys, *argv, "--force")
+    assert code == 0, err
+    [table] = out.glob("landmarks.csv.before-predict-*")
+    [picture] = out.glob("face_landmarks.png.before-predict-*")
+    assert table.read_text() == "the user's table\n"
+    assert picture.read_bytes() == b"the user's picture"
+    assert f"kept your {out / 'landmarks.csv'} as {table}" in err
+    assert (out / "landmarks.csv").read_text().startswith("image,point,x,y")
+    code, _, err = sccnb(capsys, *argv)  # its own files now: written again without --force
+    assert code == 0, err
+    assert len(list(out.glob("*.before-predict-*"))) == 2
+
+
+def test_eval_data_refuses_a_users_summary(tmp_path, capsys):
+    root = tmp_path / "faces"
+    make_300w_root(root, "faces", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").write_text('{"mine": true}\n')
+    argv = ["eval", "real300w-scc", "--data", "300w", root, "--out", out]
+    code, _, err = sccnb(capsys, *argv)
+    assert code == 1 and "holds summary.json, which sccnb eval did not write" in err
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    code, _, err = sccnb(capsys, *argv, "--force")
+    assert code == 0, err
+    [kept] = out.glob("summary.json.before-eval-*")
+    assert json.loads(kept.read_text()) == {"mine": True}
+    assert json.loads((out / "summary.json").read_text())["faces"] == 2
+
+
+# --- round 2: the Python API gives the command line's messages ------------------------------------
+def test_the_api_refuses_as_the_command_line_does(world, tmp_path):
+    import sccnb as api
+    from PIL import Image
+
+    from sccnb.errors import DataError, DeviceError
+
+    model = api.load_model(world.run.path)
+    box = [[10, 10, 80, 100]]
+    with pytest.raises(DataError, match="no image \\(got None\\)"):
+        model(None, box)
+    with pytest.raises(DataError, match="the image is 0 x 0 px; a face image is at least 4 px"):
+        model(np.zeros((0, 0, 3), np.uint8), box)
+    started = time.perf_counter()
+    with pytest.raises(DataError, match="reaches far beyond its 90 x 120 image"):
+        model(np.full((120, 90, 3), 128, np.uint8), [[10, 10, 1e9, 60]])
+    assert time.perf_counter() - started < 5
+    with pytest.raises(DeviceError, match="'gpu' is not a device name"):
+        api.load_model(world.run.path, device="gpu")
+    with pytest.raises(CheckpointError, match="best.pt is truncated or not a PyTorch"):
+        api.load_model(world.truncated_best)
+    # RGBA and 16-bit PIL images: as the command line reads the same files
+    pixels = np.random.default_rng(0).integers(0, 65535, (120, 90), np.uint16)
+    images = {"rgba": Image.fromarray(np.dstack([(pixels >> 8).astype(np.uint8)] * 3
+                                                + [np.full((120, 90), 9, np.uint8)])),
+              "i16": Image.fromarray(pixels)}
+    for name, image in images.items():
+        image.save(tmp_path / f"{name}.png")
+        np.testing.assert_allclose(model(image, box)[0]["landmarks"],
+                                   model(tmp_path / f"{name}.png", box)[0]["landmarks"])
 
 
 # --- 4. Ctrl-C, a second train, and the error path itself ---------------------------------------

@@ -40,6 +40,7 @@ import numpy as np
 from ._io import NO_IMAGE, ReadResult
 from .cofw import COFW_KEYS, read_cofw, read_cofw68
 from .records import WFLW_ATTRIBUTES, DataFormatError, FaceRecord
+from .validate import FAR_OUTSIDE, pts_point_line  # the limits crops are checked against
 from .w300 import W300_FOLDERS, read_300w, read_300w_csv
 from .wflw import WFLW_SUBSETS, read_wflw, read_wflw_subset_list, wflw_list_path
 
@@ -337,10 +338,6 @@ def _split_stats(name: str, records: list[FaceRecord], groups: dict[str, int],
     return stats
 
 
-FAR_OUTSIDE = 0.5  # a point farther outside its image than this share of the image's longer
-#                   side is a typo (faces cut by the border put points only a little outside)
-
-
 def _far_points(records: list[FaceRecord], sizes: dict[str, tuple[int, int]]) -> list[Problem]:
     """One problem per face with a point far outside its image (:data:`FAR_OUTSIDE`), located
     at the point's line where the format has one (``.pts``, list files)."""
@@ -360,26 +357,11 @@ def _far_points(records: list[FaceRecord], sizes: dict[str, tuple[int, int]]) ->
         file, _, line = record.source.rpartition(":")
         file, line = (file, int(line)) if line.isdigit() else (record.source, None)
         if line is None and file.endswith(".pts"):
-            line = _pts_point_line(Path(file), i)
+            line = pts_point_line(file, i)
         others = f" ({len(far) - 1} more such point(s))" if len(far) > 1 else ""
         problems.append(Problem(file, line, f"point {i + 1} at ({x[i]:.1f}, {y[i]:.1f}) lies far "
                                 f"outside the {w} x {h} image{others}; a wrong coordinate?"))
     return problems
-
-
-def _pts_point_line(path: Path, index: int) -> int | None:
-    """The 1-based line of the ``index``-th (0-based) point of a ``.pts`` file."""
-    seen = -1
-    try:
-        for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
-            parts = raw.split()
-            if len(parts) == 2 and ":" not in raw:
-                seen += 1
-                if seen == index:
-                    return lineno
-    except (OSError, UnicodeDecodeError):
-        pass
-    return None
 
 
 def check_dataset(fmt: str, path: str | Path, *, images: str | Path | None = None,
