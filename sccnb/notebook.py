@@ -10,6 +10,11 @@ Papermill runs the notebooks in ``notebooks/`` (as JupyterLab does), while ``mak
 relative to the repository root: :func:`repo_path` takes them from there. What a notebook prints
 goes through :func:`shown_path`, so that an executed notebook carries no machine's absolute
 paths.
+
+Every notebook's first cell after the parameters cell calls :func:`check_parameters`: a value
+papermill passed with the wrong type or outside what the notebook accepts (``-p seeds 0``,
+``-p workers abc``) is a :class:`~sccnb.errors.ConfigError` naming the parameter, what it got
+and what it expects, before any work.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any, Callable
 
 from tqdm.std import tqdm as _std_tqdm
 
 from .provenance import REPO_ROOT
 
-__all__ = ["repo_path", "results_dir", "shown_path", "progress_bars", "in_jupyter_kernel"]
+__all__ = ["repo_path", "results_dir", "shown_path", "progress_bars", "in_jupyter_kernel",
+           "PARAMETERS", "check_parameters"]
 
 
 class _TextBar(_std_tqdm):
@@ -97,3 +104,115 @@ def progress_bars(widgets: bool) -> type:
         if (bar is previous and bar is not _std_tqdm) or bar in (widget_bar, _TextBar):
             module.tqdm = chosen
     return chosen
+
+
+# --- the notebooks' parameters -------------------------------------------------------------------
+def _seeds(value: Any) -> str | None:
+    if not (isinstance(value, list) and value and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        return "a non-empty list of integers >= 0, e.g. [0, 1, 2] (papermill: -y 'seeds: [0]')"
+    if len(set(value)) != len(value):
+        return "a list of distinct seeds"
+    return None
+
+
+def _ints_from(low: int, what: str = "") -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            return f"an integer >= {low}{what}"
+        return None
+    return check
+
+
+def _int_list(low: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if not (isinstance(value, list) and value and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)):
+            return f"a non-empty list of integers >= {low}"
+        return None
+    return check
+
+
+def _one_of(names: Callable[[], Any]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        allowed = list(names())
+        return None if value in allowed else f"one of {', '.join(map(str, allowed))}"
+    return check
+
+
+def _profiles() -> list[str]:
+    from .config import PROFILES
+
+    return list(PROFILES)
+
+
+def _datasets() -> list[str]:
+    from .data.datasets import DATASETS
+
+    return list(DATASETS)
+
+
+def _device(value: Any) -> str | None:
+    from .errors import _DEVICE
+
+    return None if _DEVICE.match(str(value).strip().lower()) else "auto, cpu, cuda or cuda:N"
+
+
+def _input_size(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 32 or value % 32:
+        return "a multiple of 32 (>= 32)"
+    return None
+
+
+def _layout(value: Any) -> str | None:
+    from .layouts import get_layout
+
+    try:
+        get_layout(value)
+    except (ValueError, KeyError, TypeError):
+        return "wflw98, 300w68 or cofw29"
+    return None
+
+
+# name -> (type, further check: None when the value is fine, else what is expected)
+PARAMETERS: dict[str, tuple[type, Callable[[Any], str | None] | None]] = {
+    "profile": (str, _one_of(_profiles)),
+    "real_profile": (str, _one_of(lambda: [p for p in _profiles() if p.startswith("real")])),
+    "synth_profile": (str, _one_of(_profiles)),
+    "data_root": (str, None),
+    "shared_data": (str, None),
+    "out_dir": (str, None),
+    "device": (str, _device),
+    "seeds": (list, _seeds),
+    "workers": (int, _ints_from(0, " (0: the profile's default)")),
+    "interactive": (bool, None),
+    "ablations": (bool, None),
+    "missing": (str, _one_of(lambda: ("train", "skip"))),
+    "dataset": (str, _one_of(_datasets)),
+    "layout": (str, _layout),
+    "input_size": (int, _input_size),
+    "repeats": (int, _ints_from(1)),
+    "k_values": (list, _int_list(1)),
+    "overrides": (dict, None),
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", bool: "True or False", list: "a list",
+               dict: "a mapping (papermill: -y 'overrides: {epochs: 10}')"}
+
+
+def check_parameters(namespace: dict[str, Any]) -> None:
+    """Check the notebook parameters in ``namespace`` (the notebook's ``globals()``) that
+    :data:`PARAMETERS` knows: the first :class:`~sccnb.errors.ConfigError` names the
+    parameter, the value it got and what it expects."""
+    from .errors import ConfigError
+
+    for name, (kind, check) in PARAMETERS.items():
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        wrong_type = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        expected = check(value) if check else None
+        if wrong_type:
+            expected = expected or _TYPE_NAMES[kind]
+        if expected:
+            raise ConfigError(f"notebook parameter {name}={value!r} ({type(value).__name__}): "
+                              f"expected {expected}")

@@ -704,6 +704,60 @@ def test_the_api_refuses_as_the_command_line_does(world, tmp_path):
                                    model(tmp_path / f"{name}.png", box)[0]["landmarks"])
 
 
+# --- round 2: every notebook checks its parameters first -----------------------------------------
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_checks_its_parameters_in_its_first_cell(path):
+    import ast
+
+    import nbformat
+
+    from sccnb.notebook import PARAMETERS, check_parameters
+
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    i = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    defaults = {}
+    for node in ast.parse(cells[i].source).body:
+        name = node.target.id
+        assert name in PARAMETERS, f"{path.name}: {name} has no check in sccnb.notebook"
+        assert PARAMETERS[name][0].__name__ == node.annotation.id, (path.name, name)
+        defaults[name] = ast.literal_eval(node.value)
+    check_parameters(defaults)  # the defaults pass
+    assert "check_parameters(globals())" in cells[i + 1].source, path.name
+
+
+@pytest.mark.parametrize("name,value,fragment", [
+    ("seeds", 0, "notebook parameter seeds=0 (int): expected a non-empty list of integers >= 0"),
+    ("workers", "abc", "notebook parameter workers='abc' (str): expected an integer >= 0"),
+    ("workers", -2, "notebook parameter workers=-2 (int): expected an integer >= 0"),
+    ("profile", "nosuch", "profile='nosuch' (str): expected one of paper, gpu, cpu, smoke"),
+    ("interactive", "no", "interactive='no' (str): expected True or False"),
+    ("overrides", "epochs=2", "overrides='epochs=2' (str): expected a mapping"),
+    ("seeds", [0, "a"], "seeds=[0, 'a'] (list): expected a non-empty list of integers"),
+])
+def test_a_bad_notebook_parameter_is_named(name, value, fragment):
+    from sccnb.notebook import check_parameters
+
+    with pytest.raises(ConfigError) as info:
+        check_parameters({"seeds": [0], "workers": 0, "profile": "cpu", name: value})
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_papermill_stops_at_the_first_cell_naming_the_parameter(tmp_path):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(str(REPO_ROOT / "notebooks" / "table1_wflw.ipynb"),
+                            str(tmp_path / "out.ipynb"), cwd=str(REPO_ROOT / "notebooks"),
+                            parameters={"seeds": 0, "profile": "smoke"},
+                            kernel_name="python3", progress_bar=False)
+    assert "ConfigError" in str(info.value)
+    assert "notebook parameter seeds=0 (int): expected a non-empty list" in str(info.value)
+    assert "check_parameters(globals())" in str(info.value)  # the first cell, before any work
+
+
 # --- 4. Ctrl-C, a second train, and the error path itself ---------------------------------------
 def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path, capsys, monkeypatch):
     import sccnb.train as train_mod
