@@ -130,7 +130,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--data-root", default="")
-    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds (default 0; the "
+                        "real-face profiles take theirs from sccnb.study.real300w.EVIDENCE)")
     parser.add_argument("--workers", type=at_least(0), default=0,
                         help="parallel training processes (0 = the profile's default)")
     parser.add_argument("--runs-root", default=None)
@@ -247,6 +248,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--estimate applies to the real-face profiles (real300w, "
                           f"real300w_cpu), not --profile {args.profile}; "
                           "`--list` shows the planned runs")
+    if real and args.seeds is not None:
+        raise ConfigError(f"--seeds {args.seeds}: the real-face profiles train the seeds of "
+                          "sccnb.study.real300w.EVIDENCE (the power plan); leave --seeds out")
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     if only and not real:
         raise ConfigError(f"--only applies to the real-face profiles (real300w, real300w_cpu), "
@@ -271,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
         return _stale(args.runs_root)
     if args.rekey:
         return _rekey(args.runs_root)
-    seeds = parse_seeds(args.seeds)
+    seeds = parse_seeds("0" if args.seeds is None else args.seeds)
     setup = StudySetup(profile=args.profile, data_root=args.data_root, seeds=seeds,
                        runs_root=args.runs_root, workers=args.workers or None)
     if args.profile.startswith("real300w"):
