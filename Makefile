@@ -167,13 +167,14 @@ reproduce-tables: table1 table2 table4 figures tour \
 REAL_PROFILE ?= $(if $(filter gpu,$(PROFILE)),real300w,real300w_cpu)
 REAL := results/$(REAL_PROFILE)
 REAL_ONLY ?=
-REAL_DATA := $(if $(filter real300w%,$(MAKECMDGOALS)),$(DATA_ROOT),)
+REAL_DATA := $(if $(filter real300w% resolution,$(MAKECMDGOALS)),$(DATA_ROOT),)
 REAL_DATA_DIR := $(or $(REAL_DATA),../shared/data/300w_mini)
 real300w-runs:
 	mkdir -p $(REAL)
 	$(PY) -m sccnb runs --profile $(REAL_PROFILE) --workers $(WORKERS) \
 		--data-root '$(REAL_DATA)' $(if $(REAL_ONLY),--only $(REAL_ONLY),)
-$(REAL)/tables/table3_real300w.csv: notebooks/table3_real300w.ipynb $(SRC)
+# a DATA_ROOT given to `make real300w` re-renders from that folder (FORCE), whatever the stamps
+$(REAL)/tables/table3_real300w.csv: notebooks/table3_real300w.ipynb $(SRC) $(if $(REAL_DATA),FORCE)
 	mkdir -p $(REAL)/notebooks
 	$(PAPERMILL) $< $(REAL)/notebooks/table3_real300w.ipynb -p profile $(REAL_PROFILE) \
 		-p data_root '$(REAL_DATA)' -p out_dir $(REAL) -p workers $(WORKERS) -p missing skip \
@@ -183,6 +184,7 @@ real300w:
 	@echo "make real300w: $(REAL_DATA_DIR) not found; the real-face runs are found by the data's" \
 		"fingerprint, so the committed tables in $(REAL)/ are left as they are (set DATA_ROOT" \
 		"to the 300w_mini folder)"
+	@$(if $(REAL_DATA),exit 1,true)
 else
 real300w: $(REAL)/tables/table3_real300w.csv
 endif
@@ -190,13 +192,14 @@ endif
 # What the setup can resolve: the seed and image noise of the stored runs and the minimum
 # detectable effect against the number of seeds (trains nothing).
 RESOLUTION := results/resolution
-$(RESOLUTION)/tables/resolution.csv: notebooks/resolution.ipynb $(SRC)
+$(RESOLUTION)/tables/resolution.csv: notebooks/resolution.ipynb $(SRC) $(if $(REAL_DATA),FORCE)
 	mkdir -p $(RESOLUTION)/notebooks
 	$(PAPERMILL) $< $(RESOLUTION)/notebooks/resolution.ipynb -p real_profile $(REAL_PROFILE) \
-		-p out_dir $(RESOLUTION) -p interactive False
+		-p data_root '$(REAL_DATA)' -p out_dir $(RESOLUTION) -p interactive False
 ifeq ($(wildcard $(REAL_DATA_DIR)),)
 resolution:
 	@echo "make resolution: $(REAL_DATA_DIR) not found; results/resolution/ is left as it is"
+	@$(if $(REAL_DATA),exit 1,true)
 else
 resolution: $(RESOLUTION)/tables/resolution.csv
 endif
@@ -220,6 +223,9 @@ eval-heldout:
 # The face detector's detection rate on all 1,207 faces of 300w_mini (the README quotes it).
 detector-rate:
 	$(PY) -m sccnb detect rate --data 300w ../shared/data/300w_mini --out results/detector
+
+.PHONY: FORCE
+FORCE:
 
 clean-smoke:
 	rm -rf results/smoke results/runs/smoke-*
