@@ -350,3 +350,37 @@ def test_no_committed_run_is_stale():
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "no stale runs" in proc.stdout
+
+
+@pytest.mark.parametrize("change, stale", [
+    # a refactor that leaves every number alone: docstrings, comments, formatting
+    (lambda src: src.replace('"""Landmark regression losses', '"""Regression losses (edited)')
+     .replace("        return (pred - target).abs().mean()",
+              "        # the mean absolute error\n        return (\n            pred - target\n"
+              "        ).abs().mean()"), False),
+    # a change to the numbers: the L1 loss doubled
+    (lambda src: src.replace("        return (pred - target).abs().mean()",
+                             "        return 2 * (pred - target).abs().mean()"), True),
+])
+def test_a_refactor_keeps_the_committed_runs_fresh_and_a_numeric_change_does_not(
+        tmp_path, change, stale):
+    """Both directions on the real package and the committed store: a copy of sccnb with
+    ``losses.py`` changed is asked `runs --stale` about the repository's runs."""
+    pkg = tmp_path / "sccnb"
+    shutil.copytree(REPO / "sccnb", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    src = (pkg / "losses.py").read_text()
+    new = change(src)
+    assert new != src
+    (pkg / "losses.py").write_text(new)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("SCCNB_RUNS", None)
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "runs", "--stale", "--runs-root",
+                           str(REPO / "results" / "runs")], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+    assert f"{tmp_path}" in subprocess.run(
+        [sys.executable, "-c", "import sccnb; print(sccnb.__file__)"], capture_output=True,
+        text=True, cwd=tmp_path, env=env).stdout  # the copy, not the checkout, was imported
+    if stale:
+        assert proc.returncode == 1 and "code differs in losses.py" in proc.stdout, proc.stdout
+    else:
+        assert proc.returncode == 0 and "no stale runs" in proc.stdout, proc.stdout[-2000:]
