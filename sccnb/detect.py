@@ -54,7 +54,8 @@ import numpy as np
 
 __all__ = ["DETECTORS", "DEFAULT_DETECTOR", "MATCH_IOU", "DetectorUnavailable",
            "DlibHog", "get_detector", "Calibration", "fit_calibration", "calibrate_run",
-           "load_calibration", "calibration_path", "match_detection", "square", "box_iou",
+           "load_calibration", "calibration_path", "match_detection", "box_spread",
+           "run_box_spread", "square", "box_iou",
            "detection_rate", "add_arguments", "run"]
 
 DEFAULT_DETECTOR = "dlib-hog"
@@ -218,6 +219,59 @@ def fit_calibration(detections: list[np.ndarray], train_boxes: np.ndarray,
                        spread=spread, **info)
 
 
+def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
+               calibration: Calibration) -> dict[str, Any]:
+    """How calibrated detector boxes scatter around the training boxes: for each face whose
+    detection matches (:func:`match_detection`), the calibrated square's centre offset ``dx``,
+    ``dy`` in training-box sides (the box's longer side, which sets the crop) and ``log_scale``
+    = log(calibrated side / training side). Per quantity: mean, standard deviation, robust
+    standard deviation (1.4826 x the median absolute deviation) and the 5/25/50/75/95th
+    percentiles. A crop jitter that mimics the detector path draws from this spread."""
+    rows = []
+    for boxes, tb in zip(detections, np.asarray(train_boxes, dtype=np.float64)):
+        calibrated = calibration.apply(np.asarray(boxes).reshape(-1, 4))
+        j = match_detection(calibrated, tb)
+        if j is None:
+            continue
+        c, side = calibrated[j], max(tb[2] - tb[0], tb[3] - tb[1])
+        rows.append([((c[0] + c[2]) - (tb[0] + tb[2])) / 2 / side,
+                     ((c[1] + c[3]) - (tb[1] + tb[3])) / 2 / side,
+                     np.log(max(c[2] - c[0], c[3] - c[1]) / side)])
+    r = np.asarray(rows).reshape(-1, 3)
+
+    def stats(x: np.ndarray) -> dict[str, float]:
+        if len(x) == 0:
+            return {}
+        q = np.percentile(x, [5, 25, 50, 75, 95])
+        return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
+                "robust_std": float(1.4826 * np.median(np.abs(x - np.median(x)))),
+                **{f"p{k}": float(v) for k, v in zip((5, 25, 50, 75, 95), q)}}
+
+    return {"faces": len(rows), "searched": len(train_boxes),
+            "unit": "dx, dy: training-box sides; log_scale: log(calibrated / training side)",
+            **{k: stats(r[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))},
+            "calibration": calibration.to_json()}
+
+
+def run_box_spread(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None = None
+                   ) -> dict[str, Any]:
+    """:func:`box_spread` on the run's training faces (those its calibration is fitted on),
+    with its stored calibration (fitted first when missing, without storing it)."""
+    from .data.crops import face_box
+    from .data.datasets import DATASETS, load_records
+    from .data.prepare import data_root
+
+    cfg = run.train_config
+    records = _sample(_quiet_records(cfg.dataset, data_root(cfg), "train", load_records),
+                      max_faces)
+    train_boxes = np.stack([face_box(r, DATASETS[cfg.dataset].center_on) for r in records])
+    found = detect_records(records, get_detector(detector))
+    cal = load_calibration(run, detector) or fit_calibration(
+        found, train_boxes, detector, train_box=_train_box_kind(cfg.dataset), run=run.id)
+    return {"run": run.id, "split": "train", "detector": detector,
+            **box_spread(found, train_boxes, cal)}
+
+
 def calibration_path(run, detector: str = DEFAULT_DETECTOR) -> Path:
     return Path(run.path) / f"detector_{detector}.json"
 
@@ -317,12 +371,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cal.add_argument("run", help="a shipped model name (e.g. real300w-scc), a run id or folder")
     cal.add_argument("--max-faces", type=at_least(1), default=None,
                      help="fit on a seeded sample of this many training faces")
+    spread = sub.add_parser("spread", help="how calibrated detector boxes scatter around a "
+                            "run's training boxes, on its training faces (JSON)")
+    spread.add_argument("run", help="a shipped model name, a run id or folder")
+    spread.add_argument("--max-faces", type=at_least(1), default=None,
+                        help="a seeded sample of this many training faces")
+    spread.add_argument("--out", default=None, help="also write this JSON file, with provenance")
     rate = sub.add_parser("rate", help="share of a folder's annotated faces the detector finds")
     rate.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,
                       help="300w PATH (.pts + images), wflw LIST, cofw FILE.mat")
     rate.add_argument("--out", default=None, help="also write <out>/<detector>_<folder>.json "
                       "with provenance")
-    for p in (cal, rate):
+    for p in (cal, spread, rate):
         p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS))
 
 
@@ -335,6 +395,16 @@ def run(args: argparse.Namespace) -> int:
             cal = calibrate_run(r, args.detector, args.max_faces)
             print(json.dumps(cal.to_json(), indent=1))
             print(f"wrote {calibration_path(r, args.detector)}")
+            return 0
+        if args.action == "spread":
+            from .provenance import provenance, write_json
+            from .zoo import resolve_run
+
+            result = run_box_spread(resolve_run(args.run), args.detector, args.max_faces)
+            print(json.dumps(result, indent=1))
+            if args.out:
+                write_json(args.out, {**result, "provenance": provenance("cpu")})
+                print(f"wrote {args.out}")
             return 0
         from .config import portable_path
         from .evalfolder import read_folder

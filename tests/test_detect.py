@@ -94,3 +94,23 @@ def test_dlib_finds_the_annotated_faces(shared_data):
     rate = detect.detection_rate(records)
     assert rate["faces"] == 12 and rate["found"] >= 10
     assert all(face_box(r, "landmarks").shape == (4,) for r in records)
+
+
+def test_box_spread_measures_the_calibrated_boxes_scatter():
+    """Known shifts and scales of the calibrated boxes come back, in training-box sides; a
+    detection that matches no face is left out."""
+    rng = np.random.default_rng(0)
+    train = np.array([[100, 100, 200, 180]] * 50, float)  # longer side 100
+    shift = rng.normal(0, 0.05, (50, 2))
+    log_s = rng.normal(0, 0.1, 50)
+    side = 100 * np.exp(log_s)
+    centre = np.array([150, 140]) + 100 * shift
+    dets = [np.concatenate([c - h, c + h])[None] for c, h in zip(centre, side[:, None] / 2)]
+    dets[0] = np.array([[900, 900, 1000, 1000.0]])  # not this face's
+    cal = Calibration("dlib-hog", dx=0.0, dy=0.0, scale=1.0, faces=50, searched=50)
+    s = detect.box_spread(dets, train, cal)
+    assert s["faces"] == 49 and s["searched"] == 50
+    assert s["dx"]["mean"] == pytest.approx(shift[1:, 0].mean(), abs=1e-9)
+    assert s["dy"]["std"] == pytest.approx(shift[1:, 1].std(ddof=1), abs=1e-9)
+    assert s["log_scale"]["p50"] == pytest.approx(np.median(log_s[1:]), abs=1e-9)
+    assert 0.03 < s["dx"]["robust_std"] < 0.08
