@@ -117,27 +117,34 @@ def evidence_configs(setup: StudySetup, only: tuple[str, ...] = ()) -> list:
 
 
 def detector_columns(run) -> dict:
-    """Held-out NME (%) of one run with protocol boxes and with calibrated detector boxes on the
-    faces the detector finds (:func:`sccnb.evalfolder.detector_vs_protocol`), cached in the run
-    folder (``detector_vs_protocol_dlib-hog.json``) so the table re-renders in seconds. Empty
-    when the detector is not installed."""
+    """Held-out NME (%) of one run with protocol boxes, with calibrated detector boxes and with
+    those boxes refined (re-cropped on the predicted points, :data:`sccnb.zoo.DEFAULT_REFINE`
+    passes: the photo path's default) on the faces the detector finds
+    (:func:`sccnb.evalfolder.detector_vs_protocol`), cached in the run folder
+    (``detector_vs_protocol_dlib-hog.json``) so the table re-renders in seconds. A cache from
+    before refinement (or of another number of passes) is extended: its keys are kept, the
+    refined ones added. Empty when the detector is not installed."""
     import json
 
     from ..provenance import write_json
+    from ..zoo import DEFAULT_REFINE
 
     path = run.path / "detector_vs_protocol_dlib-hog.json"
-    if path.is_file():
-        d = json.loads(path.read_text())
-    else:
+    d = json.loads(path.read_text()) if path.is_file() else {}
+    if "detector_boxes" not in d or d.get("refine") != DEFAULT_REFINE:
         try:
             from ..evalfolder import detector_vs_protocol
 
-            d = detector_vs_protocol(run)
+            fresh = detector_vs_protocol(run)
         except ImportError:  # the optional detector is missing: say so in the table
             return {}
+        d = {**fresh, **{k: v for k, v in d.items() if k not in (
+            "detector_refined", "refine", "refine_passes")}}
         write_json(path, d)
     return {"NME_protocol_boxes_detected_faces": 100 * d["protocol_on_detected"]["nme"],
             "NME_detector_boxes": 100 * d["detector_boxes"]["nme"],
+            "NME_detector_refined": 100 * d["detector_refined"]["nme"],
+            "FR_detector_refined": 100 * d["detector_refined"]["fr"],
             "detected": f"{d['detected']}/{d['faces']}"}
 
 
