@@ -333,7 +333,7 @@ def _run_detected(args: argparse.Namespace) -> int:
     try:
         landmarker = Landmarker(run_, device, args.detector, refine=args.refine)
         results = predict_detected(landmarker, args.images)
-    except (DetectorUnavailable, ValueError) as err:  # ValueError: a --refine it cannot do
+    except DetectorUnavailable as err:
         raise SystemExit(f"predict: {err}") from None
     _claim_out(args, [] if args.no_overlay else overlays)
     out = Path(args.out)
@@ -431,11 +431,8 @@ def run(args: argparse.Namespace) -> int:
     if boxes is not None or args.whole_image:  # every box and image checked before any output
         _check_inputs(args.images, boxes)
     _claim_out(args, [] if args.no_overlay else [p.name for p in overlays], check=True)
-    try:
-        results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights,
-                                 refine=args.refine or 0)
-    except ValueError as err:  # a --refine the model cannot do
-        raise SystemExit(f"predict: {err}") from None
+    results = predict_images(Run(run_dir), args.images, boxes, device, weights=weights,
+                             refine=args.refine or 0)
     _claim_out(args, [] if args.no_overlay else [p.name for p in overlays])
     with open(out / "landmarks.csv", "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -142,12 +142,15 @@ class Landmarker:
         self._calibration = None
 
     def _passes(self, refine: int) -> int:
-        """``refine`` checked: a whole number of passes, 0 for a model that cannot refine."""
+        """``refine`` checked: a whole number of passes, 0 for a model that cannot refine (else
+        a :class:`~sccnb.errors.ConfigError`, a ValueError)."""
+        from .errors import ConfigError
+
         if isinstance(refine, bool) or int(refine) != refine or not 0 <= refine <= MAX_REFINE:
-            raise ValueError(f"refine is a number of re-crop passes, 0 to {MAX_REFINE}; got "
+            raise ConfigError(f"refine is a number of re-crop passes, 0 to {MAX_REFINE}; got "
                              f"{refine!r}")
         if refine and not self.can_refine:
-            raise ValueError(f"{self.run.id} was trained on {self.cfg.dataset}'s face boxes, "
+            raise ConfigError(f"{self.run.id} was trained on {self.cfg.dataset}'s face boxes, "
                              "not the landmark extent: its points do not give its training "
                              "box, so it cannot refine (refine=0)")
         return int(refine)
