@@ -303,8 +303,10 @@ def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True,
                        "Detector columns (first seed's run only): held-out NME on the faces "
                        "dlib's HOG detector finds (detected/all), with the protocol's box "
                        "(the landmark extent) and with the detector's box mapped by the run's "
-                       "calibration (sccnb.detect; fitted on training faces). Blank when the "
-                       "detector is not installed.",
+                       "calibration (sccnb.detect; fitted on training faces); _refined: the "
+                       "detector's box, then re-cropped on the extent of the predicted points "
+                       "(sccnb.zoo.DEFAULT_REFINE passes, the photo path's default). Blank when "
+                       "the detector is not installed.",
                        "Paper columns: SCC on 300-W trained on 3,148 faces and tested on the "
                        "official sets (Table 3) -- context, not the same test faces.",
                        f"Ours: profile '{setup.profile}' ({prov['backbone']}, "
