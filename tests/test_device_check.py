@@ -87,8 +87,9 @@ def test_training_step_starts_runs_only_while_the_budget_allows(tmp_path, monkey
     # (modules that bind run_id by name are imported at the top, so the fake cannot outlive
     # this test in them: CI failed on that, the real-face study later looking runs up as "fc-0")
     rec = train_real300w(tmp_path / "runs.json", tmp_path, {"epochs": 2}, budget_s=250)
-    assert [(r["head"], r["seed"]) for r in rec["runs"]] == [
-        ("scc", 0), ("fc", 0), ("scc", 1), ("fc", 1), ("scc", 2), ("fc", 2)]
+    assert [(r["head"], r["seed"]) for r in rec["runs"]] == [  # SCC: the power plan's 5 seeds
+        ("scc", 0), ("fc", 0), ("scc", 1), ("fc", 1), ("scc", 2), ("fc", 2), ("scc", 3),
+        ("scc", 4)]
     assert [r["status"] for r in rec["runs"]][:2] == ["done", "done"]
     assert all(r["status"].startswith("not started") for r in rec["runs"][2:])
     assert json.loads((tmp_path / "runs.json").read_text()) == rec and rec["epochs"] == 2
@@ -219,7 +220,7 @@ def test_make_device_check_runs_every_step_at_smoke_size(tmp_path):
         assert meta["provenance"]["epochs"] == [1]  # the smoke override, recorded
         assert (out / "real300w" / "notebooks" / "table3_real300w.ipynb").exists()
         runs = sorted(p.name for p in (out / "runs").iterdir() if p.is_dir())
-        assert [r.split("-")[2] for r in runs] == ["fc"] * 3 + ["scc"] * 3  # seeds 0-2
+        assert [r.split("-")[2] for r in runs] == ["fc"] * 3 + ["scc"] * 5  # the plan's seeds
         assert all(r.startswith("real300w-real300w-") for r in runs)
 
     # one archive of it all, as a device machine returns it: unpacked, the same files
@@ -232,4 +233,5 @@ def test_make_device_check_runs_every_step_at_smoke_size(tmp_path):
     assert not any(n.endswith(".pt") for n in names)  # no checkpoints
     if data.is_dir():
         assert "results/real300w/tables/table3_real300w.csv" in names
-        assert sum(n.endswith("/metrics.json") and "/runs/real300w-" in n for n in names) == 6
+        # the plan's seeds: SCC 5, FC 3
+        assert sum(n.endswith("/metrics.json") and "/runs/real300w-" in n for n in names) == 8
