@@ -68,7 +68,8 @@ from scipy import stats
 
 __all__ = ["ClaimResult", "compare_arms", "mde", "welch_df", "image_only_bootstrap",
            "two_level_bootstrap", "MIN_SEEDS", "RULES", "ADJUST_RULES", "verdict", "p_value",
-           "holm", "adjusted_verdict", "capped_df", "BY_DESIGN", "TESTED", "forest_plot", "VERDICT_COLOURS"]
+           "holm", "adjusted_verdict", "capped_df", "BY_DESIGN", "TESTED", "forest_plot",
+           "VERDICT_COLOURS"]
 
 MIN_SEEDS = 3
 ALPHA = 0.05
@@ -222,8 +223,8 @@ def p_value(delta: float, se: float | None, df: float | None) -> float | None:
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
     """Holm–Bonferroni adjusted p-values, in the order given. ``None`` (an untested claim) stays
     ``None`` and does not count in the family. With the m tested p-values sorted ascending,
-    ``p̃_(i) = max_{j ≤ i} min(1, (m − j + 1) · p_(j))``; rejecting where ``p̃ < α`` bounds the
-    chance of any false rejection in the family at α under any dependence."""
+    ``p̃_(i) = max_{j ≤ i} min(1, (m − j + 1) · p_(j))``; rejecting where ``p̃ < α`` bounds
+    the chance of any false rejection in the family at α under any dependence."""
     tested = [(p, i) for i, p in enumerate(p_values)
               if p is not None and not (isinstance(p, float) and np.isnan(p))]
     out: list[float | None] = [None] * len(p_values)

@@ -138,7 +138,8 @@ def _what_reproduces(root: Path, real_profile: str) -> list[str]:
              "verdict (colour; an open dot does not survive Holm's correction over its "
              "family).\n",
              f"![What reproduces](results/{real_profile}/figures/verdicts.png)\n",
-             f"**The paper's {len(paper)} claims on real faces:** {_verdict_counts(paper['verdict'])}"
+             f"**The paper's {len(paper)} claims on real faces:** "
+             f"{_verdict_counts(paper['verdict'])}"
              f". After Holm's correction over the family (every paper claim with an interval): "
              f"{_verdict_counts(paper['verdict_adjusted'])}"
              + (". Verdicts that change under adjustment: " + "; ".join(

@@ -137,12 +137,16 @@ class World:
         (run / "config.json").write_text('{"train": {"epochs": ')
         return run
 
+    def _grey_png(self, name: str, height: int = 120, width: int = 90) -> Path:
+        """A mid-grey PNG ``images/<name>`` of ``height`` x ``width`` pixels."""
+        path = self.root / "images" / name
+        path.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(path), np.full((height, width, 3), 128, np.uint8))
+        return path
+
     @cached_property
     def image(self) -> Path:
-        path = self.root / "images" / "face.png"
-        path.parent.mkdir(exist_ok=True)
-        cv2.imwrite(str(path), np.full((120, 90, 3), 128, np.uint8))
-        return path
+        return self._grey_png("face.png")
 
     @cached_property
     def truncated_jpeg(self) -> Path:
@@ -196,16 +200,12 @@ class World:
 
     @cached_property
     def pixel(self) -> Path:
-        path = self.root / "images" / "pixel.png"
-        path.parent.mkdir(exist_ok=True)
-        cv2.imwrite(str(path), np.full((1, 1, 3), 128, np.uint8))
-        return path
+        return self._grey_png("pixel.png", 1, 1)
 
     @cached_property
     def far_pts_image(self) -> Path:
         """far.png (90 x 120) with far.pts beside it, point 1 at (1e9, 1e9)."""
-        path = self.root / "images" / "far.png"
-        cv2.imwrite(str(path), np.full((120, 90, 3), 128, np.uint8))
+        path = self._grey_png("far.png")
         points = face_points(68, centre=(45, 60))
         points[0] = 1e9
         write_pts(path.with_suffix(".pts"), points + 1.0)

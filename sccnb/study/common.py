@@ -23,7 +23,7 @@ __all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value",
            "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation",
            "arm_matrix", "converged_label", "window_epochs", "late_window", "late_trend",
            "late_trend_mean", "CLAIM_NOTES", "CONVERGENCE_NOTE", "CLAIM_COLUMNS",
-           "adjust_families", "write_claims"]
+           "adjust_families", "write_claims", "TABLE_FAMILY"]
 
 # parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
@@ -173,6 +173,7 @@ CLAIM_NOTES = [claim_stats.RULES,
                "paper's."]
 
 
+TABLE_FAMILY = "paper claims (this table)"  # the family when a table's claims stand alone
 CLAIM_COLUMNS = ["claim", "better", "worse", "paper_delta", "ours_delta", "ci95_low",
                  "ci95_high", "seeds", "seed_sd_better", "seed_sd_worse", "mde", "converged",
                  "late_trend_delta", "paper_delta_in_ci", "verdict", "p", "family", "p_holm",
@@ -182,7 +183,7 @@ CLAIM_COLUMNS = ["claim", "better", "worse", "paper_delta", "ours_delta", "ci95_
 def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequence[Run]],
                paper_nme: Mapping[str, float], split: str, subset: str = "full",
                paper_deltas: Mapping[tuple[str, str], float] | None = None,
-               family: str | Mapping[tuple[str, str], str] = "paper claims (this table)",
+               family: str | Mapping[tuple[str, str], str] = TABLE_FAMILY,
                design_mde: Mapping[tuple[str, str], float] | None = None,
                seed_var_ref: float | None = None) -> pd.DataFrame:
     """One row per claimed ordering "``better`` has a lower NME than ``worse``", with the
@@ -227,14 +228,15 @@ def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequen
                      "paper_delta_in_ci": _inside(paper_delta, r.ci_low, r.ci_high),
                      "verdict": verdict, "p": r.p,
                      "family": family if isinstance(family, str)
-                     else family.get((better, worse), "paper claims (this table)")})
+                     else family.get((better, worse), TABLE_FAMILY)})
     return adjust_families([pd.DataFrame(rows, columns=CLAIM_COLUMNS)])[0]
 
 
 def adjust_families(frames: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
     """Holm-adjusted p (``p_holm``) and verdict (``verdict_adjusted``) for claim tables made by
     :func:`claim_rows`, each family adjusted over its claims in *all* ``frames`` together (the
-    paper's claims on one data source span several tables). Returns new frames, same rows."""
+    paper's claims on one data source span several tables). Returns new frames, same rows and
+    ``attrs``."""
     frames = [f.copy() for f in frames]
     by_family: dict[str, list[tuple[int, int]]] = {}
     for k, f in enumerate(frames):
@@ -399,7 +401,7 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
              split: str | None = None, notes: Sequence[str] = (), need_weights: bool = False,
              seeds: Mapping[str, Sequence[int]] | None = None,
              paper_deltas: Mapping[tuple[str, str], float] | None = None,
-             family: str | Mapping[tuple[str, str], str] = "paper claims (this table)",
+             family: str | Mapping[tuple[str, str], str] = TABLE_FAMILY,
              design_mde: Mapping[tuple[str, str], float] | None = None,
              seed_var_ref: float | None = None, defer_claims: bool = False,
              ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list[Run]]]:
@@ -411,8 +413,8 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
     ``<name>_claims``; returns both frames and the runs. ``split`` defaults to the dataset's
     first test split. The title gets the data's label appended (SynthFace is flagged as not the
     paper's benchmark). Variants without runs (``missing="skip"``) are left out and listed.
-    ``family``/``design_mde``/``seed_var_ref``: as in :func:`claim_rows`. ``defer_claims``: do not write
-    ``<name>_claims`` yet (the caller adjusts a family spanning several tables with
+    ``family``/``design_mde``/``seed_var_ref``: as in :func:`claim_rows`. ``defer_claims``: do
+    not write ``<name>_claims`` yet (the caller adjusts a family spanning several tables with
     :func:`adjust_families`, then calls :func:`write_claims`).
     """
     from ..data.datasets import test_splits
@@ -464,9 +466,10 @@ def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,
     return df, claim_df, runs
 
 
-def write_claims(claim_df: pd.DataFrame, extra_notes: Sequence[str] = ()) -> None:
-    """Write a claims table made by :func:`ablation` (its ``attrs["write"]``: where, title,
-    provenance, notes)."""
+def write_claims(claim_df: pd.DataFrame) -> None:
+    """Write a claims table whose ``attrs["write"]`` holds where, title, provenance and notes (set
+    by :func:`ablation`, the real-face Table 3 and Table 1). ``attrs`` survive
+    :func:`adjust_families`, so a deferred table is written after its family is adjusted."""
     w = claim_df.attrs["write"]
     write_table(claim_df, w["out_dir"], w["name"], title=w["title"], provenance=w["provenance"],
-                notes=[*w["notes"], *extra_notes], digits={"p": 3, "p_holm": 3})
+                notes=w["notes"], digits={"p": 3, "p_holm": 3})

@@ -70,11 +70,12 @@ def planned_variants(setup: StudySetup, ablations: bool | None = None
     return variants, weights
 
 
-def planned_seeds(setup: StudySetup, cfg: TrainConfig) -> tuple[int, ...]:
-    """The seeds a planned SynthFace variant trains with: Table 1's methods on WFLW get
+def planned_seeds(setup: StudySetup, variants: list[TrainConfig]) -> list[tuple[int, ...]]:
+    """The seeds each planned SynthFace variant trains with: Table 1's methods on WFLW get
     :func:`sccnb.study.benchmarks.table1_seeds`, the rest the setup's."""
     table1 = {setup.config("wflw", **m) for m in benchmarks.METHODS.values()}
-    return benchmarks.table1_seeds(setup) if cfg in table1 else tuple(setup.seeds)
+    headline, rest = benchmarks.table1_seeds(setup), tuple(setup.seeds)
+    return [headline if cfg in table1 else rest for cfg in variants]
 
 
 def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: int = 2,
@@ -225,13 +226,12 @@ def parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    """Refuse what ``runs`` would ignore or misread: a negative ``--workers``, ``--only`` or
+    """Refuse what ``runs`` would ignore or misread (a negative ``--workers`` is refused by its
+    argparse type): ``--only`` or
     ``--estimate`` on a profile they do not apply to, an unknown ``--only`` name or
     ``--fingerprint`` dataset, bad ``--seeds``."""
     from ..errors import ConfigError
 
-    if args.workers < 0:
-        raise ConfigError(f"--workers {args.workers}: must be 0 (the profile's default) or more")
     if args.fingerprint:
         from ..data.datasets import DATASETS
 
@@ -281,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
     if args.profile.startswith("real300w"):
         return _real_faces(setup, args)
     variants, weights = planned_variants(setup)
-    seeds_of = {i: planned_seeds(setup, cfg) for i, cfg in enumerate(variants)}
+    seeds_of = dict(enumerate(planned_seeds(setup, variants)))
     if args.list:
         for i, cfg in enumerate(variants):
             for seed in seeds_of[i]:

@@ -197,7 +197,8 @@ TABLES: dict[str, tuple[str, tuple[str, ...], list[tuple[str, str, str, float | 
          ATTENTION_PROBE),
         ("self", "none", "self-attention beats no attention", None, ATTENTION_PROBE)]),
     "real300w_features": ("Table 6", ("features",), [
-        ("F3F4F5", other, f"{{F3,F4,F5}} beats {{{','.join('F' + c for c in other[1:].split('F'))}}}",
+        ("F3F4F5", other,
+         "{F3,F4,F5} beats {" + ",".join("F" + c for c in other[1:].split("F")) + "}",
          _T6["features"]["F3F4F5"] - _T6["features"][other], PAPER_FAMILY)
         for other in ("F5", "F4F5", "F2F3F4F5")]),
     "real300w_topk": ("Table 7", ("topk",), [
@@ -333,7 +334,8 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
     schedule probe (:data:`TABLES`); writes ``real300w_components``, ``real300w_loss``,
     ``real300w_attention``, ``real300w_features``, ``real300w_topk``, ``real300w_schedule``
     (each with ``_claims`` unless ``defer_claims``), ``figures/real300w_topk`` (Fig. 7),
-    ``figures/fig4_losses`` (Fig. 4) and ``figures/real300w_schedule`` (validation curves). Returns the claim tables by name."""
+    ``figures/fig4_losses`` (Fig. 4) and ``figures/real300w_schedule`` (validation curves).
+    Returns the claim tables by name."""
     import matplotlib.pyplot as plt
 
     from ..report import save_figure
@@ -347,7 +349,7 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
                 for label in (order or arms)}
         df, out[name], runs = ablation(
             setup, out_dir, name=name, columns=cols, dataset="real300w",
-            seeds={label: seeds for label, (_, seeds) in table_arms(name).items()},
+            seeds={label: seeds for label, (_, seeds) in arms.items()},
             title=title, notes=[*notes, PLAN_LINK], defer_claims=True,
             **_claim_args(name, design_mde, seed_var_ref))
         return df, runs
@@ -428,19 +430,8 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
               f"profile {setup.profile}")
     save_figure(fig, out_dir, "real300w_schedule")
     if not defer_claims:
-        for name, claims in adjust_and_keep(out).items():
+        for claims in adjust_families(list(out.values())):
             write_claims(claims)
-    return out
-
-
-def adjust_and_keep(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Holm over each family across every claims table in ``frames`` (keeping each frame's
-    ``attrs``, where it is written)."""
-    adjusted = adjust_families(list(frames.values()))
-    out = {}
-    for (name, old), new in zip(frames.items(), adjusted):
-        new.attrs = dict(old.attrs)
-        out[name] = new
     return out
 
 
@@ -466,7 +457,8 @@ def render(setup: StudySetup, out_dir: str | Path, with_detector: bool = True,
     frames = {"table3_real300w": run(setup, out_dir, with_detector, design, True, ref)[1]}
     if ablation_tables:
         frames.update(ablations(setup, out_dir, design, True, ref))
-    frames = adjust_and_keep({n: frames[n] for n in TABLES if n in frames})
+    names = [n for n in TABLES if n in frames]
+    frames = dict(zip(names, adjust_families([frames[n] for n in names])))
     for claims in frames.values():
         write_claims(claims)
     fig = forest_plot({f"{TABLES[n][0]} — {SHORT_NAMES[n]}": f for n, f in frames.items()},
