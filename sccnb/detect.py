@@ -55,7 +55,7 @@ import numpy as np
 __all__ = ["DETECTORS", "DEFAULT_DETECTOR", "MATCH_IOU", "DetectorUnavailable",
            "DlibHog", "get_detector", "Calibration", "fit_calibration", "calibrate_run",
            "load_calibration", "calibration_path", "match_detection", "box_spread",
-           "run_box_spread", "square", "box_iou",
+           "run_box_spread", "box_offsets", "jitter_histograms", "square", "box_iou",
            "detection_rate", "add_arguments", "run"]
 
 DEFAULT_DETECTOR = "dlib-hog"
@@ -219,14 +219,12 @@ def fit_calibration(detections: list[np.ndarray], train_boxes: np.ndarray,
                        spread=spread, **info)
 
 
-def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
-               calibration: Calibration) -> dict[str, Any]:
-    """How calibrated detector boxes scatter around the training boxes: for each face whose
-    detection matches (:func:`match_detection`), the calibrated square's centre offset ``dx``,
-    ``dy`` in training-box sides (the box's longer side, which sets the crop) and ``log_scale``
-    = log(calibrated side / training side). Per quantity: mean, standard deviation, robust
-    standard deviation (1.4826 x the median absolute deviation) and the 5/25/50/75/95th
-    percentiles. A crop jitter that mimics the detector path draws from this spread."""
+def box_offsets(detections: list[np.ndarray], train_boxes: np.ndarray,
+                calibration: Calibration) -> np.ndarray:
+    """``(F, 3)`` rows ``(dx, dy, log_scale)``, one per face whose detection matches
+    (:func:`match_detection`): the calibrated square's centre offset from the training box's
+    centre, in training-box sides (the box's longer side, which sets the crop), and
+    log(calibrated side / training side)."""
     rows = []
     for boxes, tb in zip(detections, np.asarray(train_boxes, dtype=np.float64)):
         calibrated = calibration.apply(np.asarray(boxes).reshape(-1, 4))
@@ -237,7 +235,19 @@ def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
         rows.append([((c[0] + c[2]) - (tb[0] + tb[2])) / 2 / side,
                      ((c[1] + c[3]) - (tb[1] + tb[3])) / 2 / side,
                      np.log(max(c[2] - c[0], c[3] - c[1]) / side)])
-    r = np.asarray(rows).reshape(-1, 3)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
+               calibration: Calibration) -> dict[str, Any]:
+    """How calibrated detector boxes scatter around the training boxes: for each face whose
+    detection matches (:func:`match_detection`), the calibrated square's centre offset ``dx``,
+    ``dy`` in training-box sides (the box's longer side, which sets the crop) and ``log_scale``
+    = log(calibrated side / training side). Per quantity: mean, standard deviation, robust
+    standard deviation (1.4826 x the median absolute deviation) and the 5/25/50/75/95th
+    percentiles. A crop jitter that mimics the detector path draws from this spread
+    (:func:`box_offsets` gives the per-face rows)."""
+    r = box_offsets(detections, train_boxes, calibration)
 
     def stats(x: np.ndarray) -> dict[str, float]:
         if len(x) == 0:
@@ -247,16 +257,15 @@ def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
                 "robust_std": float(1.4826 * np.median(np.abs(x - np.median(x)))),
                 **{f"p{k}": float(v) for k, v in zip((5, 25, 50, 75, 95), q)}}
 
-    return {"faces": len(rows), "searched": len(train_boxes),
+    return {"faces": len(r), "searched": len(train_boxes),
             "unit": "dx, dy: training-box sides; log_scale: log(calibrated / training side)",
             **{k: stats(r[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))},
             "calibration": calibration.to_json()}
 
 
-def run_box_spread(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None = None
-                   ) -> dict[str, Any]:
-    """:func:`box_spread` on the run's training faces (those its calibration is fitted on),
-    with its stored calibration (fitted first when missing, without storing it)."""
+def _run_detections(run, detector: str, max_faces: int | None):
+    """(detections, training boxes, calibration) on the run's training faces: its stored
+    calibration, fitted first when missing (without storing it)."""
     from .data.crops import face_box
     from .data.datasets import DATASETS, load_records
     from .data.prepare import data_root
@@ -268,8 +277,43 @@ def run_box_spread(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None 
     found = detect_records(records, get_detector(detector))
     cal = load_calibration(run, detector) or fit_calibration(
         found, train_boxes, detector, train_box=_train_box_kind(cfg.dataset), run=run.id)
-    return {"run": run.id, "split": "train", "detector": detector,
-            **box_spread(found, train_boxes, cal)}
+    return found, train_boxes, cal
+
+
+def jitter_histograms(offsets: np.ndarray, bin_width: float = 0.01, limit: float = 0.35
+                      ) -> dict[str, Any]:
+    """The marginal histograms of ``(F, 3)`` offsets (:func:`box_offsets`) that a
+    :class:`sccnb.data.augment.BoxJitter` samples from: common edges over ``[-limit, limit]``
+    (values beyond it counted in the edge bins), counts per quantity, and the correlations
+    between the quantities (the jitter draws them independently)."""
+    offsets = np.asarray(offsets, dtype=np.float64).reshape(-1, 3)
+    if len(offsets) < 2:
+        raise ValueError(f"need at least 2 faces' offsets for a jitter histogram, got "
+                         f"{len(offsets)}")
+    n = int(round(2 * limit / bin_width))
+    edges = np.linspace(-limit, limit, n + 1)
+    clipped = np.clip(offsets, -limit + bin_width / 2, limit - bin_width / 2)
+    names = ("dx", "dy", "log_scale")
+    counts = {k: np.histogram(clipped[:, i], edges)[0].astype(int).tolist()
+              for i, k in enumerate(names)}
+    corr = np.corrcoef(offsets.T)
+    return {"faces": len(offsets), "edges": [round(float(e), 6) for e in edges],
+            "counts": counts, "clipped": int((np.abs(offsets) > limit).sum()),
+            "correlation": {f"{names[a]}~{names[b]}": round(float(corr[a, b]), 4)
+                            for a in range(3) for b in range(a + 1, 3)}}
+
+
+def run_box_spread(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None = None,
+                   with_offsets: bool = False) -> dict[str, Any]:
+    """:func:`box_spread` on the run's training faces (those its calibration is fitted on),
+    with its stored calibration (fitted first when missing, without storing it). With
+    ``with_offsets``, also ``"offsets"``: the per-face rows of :func:`box_offsets`."""
+    found, train_boxes, cal = _run_detections(run, detector, max_faces)
+    out = {"run": run.id, "split": "train", "detector": detector,
+           **box_spread(found, train_boxes, cal)}
+    if with_offsets:
+        out["offsets"] = box_offsets(found, train_boxes, cal)
+    return out
 
 
 def calibration_path(run, detector: str = DEFAULT_DETECTOR) -> Path:
@@ -377,6 +421,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spread.add_argument("--max-faces", type=at_least(1), default=None,
                         help="a seeded sample of this many training faces")
     spread.add_argument("--out", default=None, help="also write this JSON file, with provenance")
+    spread.add_argument("--jitter-out", default=None, metavar="JSON",
+                        help="also write the offsets' marginal histograms, with provenance: "
+                        "the file a TrainConfig.box_jitter reads (sccnb/data/stats/)")
     rate = sub.add_parser("rate", help="share of a folder's annotated faces the detector finds")
     rate.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,
                       help="300w PATH (.pts + images), wflw LIST, cofw FILE.mat")
@@ -400,11 +447,26 @@ def run(args: argparse.Namespace) -> int:
             from .provenance import provenance, write_json
             from .zoo import resolve_run
 
-            result = run_box_spread(resolve_run(args.run), args.detector, args.max_faces)
+            result = run_box_spread(resolve_run(args.run), args.detector, args.max_faces,
+                                    with_offsets=bool(args.jitter_out))
+            offsets = result.pop("offsets", None)
             print(json.dumps(result, indent=1))
             if args.out:
                 write_json(args.out, {**result, "provenance": provenance("cpu")})
                 print(f"wrote {args.out}")
+            if args.jitter_out:
+                hist = jitter_histograms(offsets)
+                write_json(args.jitter_out, {
+                    "what": "marginal histograms of calibrated detector-box offsets from the "
+                    "training boxes (dx, dy in training-box sides; log_scale = log(calibrated / "
+                    "training side)), the spread sccnb.data.augment.BoxJitter draws from",
+                    "made_by": "python -m sccnb detect spread "
+                    f"{args.run} --detector {args.detector} --jitter-out ...",
+                    "run": result["run"], "split": "train", "detector": args.detector,
+                    "searched": result["searched"], **hist,
+                    "note": "aggregate histograms only: no face's box, shape or image",
+                    "provenance": provenance("cpu")})
+                print(f"wrote {args.jitter_out}")
             return 0
         from .config import portable_path
         from .evalfolder import read_folder

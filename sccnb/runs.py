@@ -17,7 +17,9 @@ resolved config with
 away hours of training), but every run records a fingerprint of the modules that change results
 (:func:`code_fingerprint`: model, losses, metrics, layouts, data pipeline, training, evaluation;
 parsed, so comments and docstrings don't count). ``python -m sccnb runs --stale`` lists stored
-runs whose code differs from the checkout, and every table rendered from such runs says so.
+runs whose code differs from the checkout, and every table rendered from such runs says so. A
+change that moves code without moving numbers is accepted only with a proof, recorded in
+``code_equivalence.json`` beside the runs (:mod:`sccnb.equivalence`).
 
 ``results/runs/<id>/`` holds::
 
@@ -68,7 +70,7 @@ run_lock = file_lock  # the lock a run folder's writers share
 
 # Fields added after the first runs were stored, with the value that reproduces the behaviour
 # from before they existed: at that value they are left out of the identity.
-LATER_FIELDS: dict[str, Any] = {"amp": "auto", "channels_last": "auto"}
+LATER_FIELDS: dict[str, Any] = {"amp": "auto", "channels_last": "auto", "box_jitter": "none"}
 
 # The modules whose code changes a run's numbers (relative to the package). Left out of their
 # fingerprint: command-line glue (top-level ``add_arguments`` and ``run``) and the scheduling of
@@ -81,6 +83,7 @@ CODE_FILES = (
     "data/prepare.py", "data/records.py", "data/w300.py", "data/wflw.py", "data/cofw.py",
     "data/synth/__init__.py", "data/synth/generator.py", "data/synth/geometry.py",
     "data/synth/render.py", "data/synth/sampling.py", "data/synth/shape_model.npz",
+    "data/stats/box_jitter_dlib-hog.json",
 )
 _CLI_NAMES = {"add_arguments", "run", "ensure_run", "ensure_runs", "_ensure_worker",
               "_ensure_worker_indexed"}
@@ -498,6 +501,10 @@ class Run:
             return "trained before code fingerprints were recorded"
         if code.get("digest") == current["digest"]:
             return None
+        from .equivalence import equivalent_digests
+
+        if code.get("digest") in equivalent_digests(current["digest"], self.path.parent):
+            return None  # a recorded proof: that code gives this checkout's numbers
         old, new = code.get("files", {}), current["files"]
         changed = sorted(f for f in set(old) | set(new) if old.get(f) != new.get(f))
         return "code differs in " + ", ".join(changed)

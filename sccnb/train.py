@@ -79,16 +79,21 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; supported: sgd, adamw")
 
 
-def augment_preset(name: str):
+def augment_preset(name: str, box_jitter: str = "none", crop_scale: float = 1.25):
     """The named augmentation: ``paper`` (Sec. 4.2), ``light`` (smaller rotation and
-    translation, for the short CPU schedule) or ``none``."""
-    from .data.augment import AugmentConfig
+    translation, for the short CPU schedule) or ``none``; with ``box_jitter`` other than
+    ``"none"``, also that measured detector-box spread (``sccnb.data.augment.BoxJitter``)."""
+    import dataclasses
+
+    from .data.augment import AugmentConfig, load_box_jitter
 
     presets = {"paper": AugmentConfig(), "light": AugmentConfig(rotation=15.0, translation=10.0),
                "none": AugmentConfig.none()}
     if name not in presets:
         raise ValueError(f"unknown augment preset {name!r}; supported: {sorted(presets)}")
-    return presets[name]
+    jitter = load_box_jitter(box_jitter, crop_scale)
+    return presets[name] if jitter is None else dataclasses.replace(presets[name],
+                                                                    box_jitter=jitter)
 
 
 def make_batch(crops, idx: torch.Tensor, flip: torch.Tensor, aug, gen: torch.Generator,
@@ -191,7 +196,7 @@ def train(cfg: TrainConfig, runs_root: str | Path | None = None, *,
         net = torch.compile(net)
     opt = _optimizer(cfg, model)
     loss_fn = build_loss(cfg.loss, cfg.loss_epsilon)
-    aug = augment_preset(cfg.augment)
+    aug = augment_preset(cfg.augment, cfg.box_jitter, cfg.crop_scale)
     flip = torch.as_tensor(flip_permutation(data.train.layout), device=device)
     repeats = (pdb_repeats(shapes, cfg.pdb_bins, flip_perm=flip.cpu().numpy()) if cfg.pdb
                else np.ones(len(data.train), dtype=np.int64))

@@ -25,6 +25,16 @@ same matrices, so both stay together by construction. Choices where the paper is
   ``torch.Generator`` (a fixed number per sample, whatever the config) and then moved to the
   images' device, so a given generator state yields the same augmentation on CPU and GPU and a
   config change does not shift the random stream of later batches.
+* **Box jitter** (not in the paper; off unless ``TrainConfig.box_jitter`` names one). A
+  photo's face box comes from a detector, and calibrated detector boxes scatter around the
+  training boxes the model was trained on (``python -m sccnb detect spread``). With a
+  :class:`BoxJitter`, each sample's crop is moved and rescaled as if cut from such a box: its
+  centre offset ``(dx, dy)`` (training-box sides) and ``log_scale`` are drawn independently from
+  the measured marginal histograms (their correlations are below 0.03 on the training faces),
+  uniformly within a bin, and applied after the other transforms, in the output crop's frame
+  (the detector sees the photo as it is): scale ``exp(-log_scale)`` about the centre, then
+  shift ``-exp(-log_scale) * (dx, dy) * S / crop_scale``. Its three draws per sample come after
+  the fixed ones, only when the jitter is on, so runs without it are unchanged.
 * **Normalisation.** Per-image z-score over all channels and pixels, as the SCC authors' code
   does (``normalize``); it makes the input independent of global brightness and contrast.
 """
@@ -40,6 +50,9 @@ import torch.nn.functional as F
 __all__ = [
     "AugmentConfig",
     "AugmentParams",
+    "BoxJitter",
+    "BOX_JITTERS",
+    "load_box_jitter",
     "sample_params",
     "forward_matrices",
     "affine_grid",
@@ -57,6 +70,62 @@ _OCCLUSION_MAX_ASPECT = 2.0  # rectangle aspect ratio log-uniform in [1/2, 2]
 _NORMALIZE_EPS = 1e-5
 
 
+# Measured box spreads, by name (TrainConfig.box_jitter): files of sccnb/data/stats/ written by
+# ``python -m sccnb detect spread RUN --jitter-out`` (histograms only: no face's data).
+BOX_JITTERS = {"dlib-hog": "box_jitter_dlib-hog.json"}
+
+
+@dataclass(frozen=True)
+class BoxJitter:
+    """Marginal histograms of a detector's calibrated-box offsets (see the module docstring):
+    ``edges`` the common bin edges, ``counts`` one tuple per quantity (dx, dy, log_scale)."""
+
+    edges: tuple[float, ...]
+    counts: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+    crop_scale: float = 1.25  # crop side / training-box side (TrainConfig.crop_scale)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.counts) != 3 or any(len(c) != len(self.edges) - 1 or sum(c) <= 0
+                                        for c in self.counts):
+            raise ValueError(f"BoxJitter {self.name!r}: need 3 histograms of "
+                             f"{len(self.edges) - 1} bins with some counts")
+        if self.crop_scale <= 0:
+            raise ValueError(f"BoxJitter.crop_scale must be > 0, got {self.crop_scale}")
+
+    def sample(self, u: torch.Tensor) -> torch.Tensor:
+        """``(B, 3)`` float64 (dx, dy, log_scale) from ``(B, 3)`` uniforms in [0, 1): the
+        inverse of each histogram's piecewise-linear CDF (uniform within a bin)."""
+        edges = torch.tensor(self.edges, dtype=torch.float64)
+        out = torch.empty_like(u)
+        for i, counts in enumerate(self.counts):
+            cdf = torch.cumsum(torch.tensor((0,) + tuple(counts), dtype=torch.float64), 0)
+            cdf = cdf / cdf[-1]
+            q = u[:, i].contiguous()
+            j = torch.searchsorted(cdf, q, right=True).clamp(1, len(edges) - 1)
+            lo, hi = cdf[j - 1], cdf[j]
+            frac = torch.where(hi > lo, (q - lo) / (hi - lo).clamp_min(1e-300),
+                               torch.zeros_like(q))
+            out[:, i] = edges[j - 1] + frac * (edges[j] - edges[j - 1])
+        return out
+
+
+def load_box_jitter(name: str, crop_scale: float = 1.25) -> BoxJitter | None:
+    """The measured spread called ``name`` (:data:`BOX_JITTERS`), or None for ``"none"``."""
+    if name == "none":
+        return None
+    if name not in BOX_JITTERS:
+        raise ValueError(f"unknown box jitter {name!r}; supported: none, "
+                         f"{', '.join(sorted(BOX_JITTERS))}")
+    import json
+    from pathlib import Path
+
+    data = json.loads((Path(__file__).parent / "stats" / BOX_JITTERS[name]).read_text())
+    return BoxJitter(edges=tuple(data["edges"]),
+                     counts=tuple(tuple(data["counts"][k]) for k in ("dx", "dy", "log_scale")),
+                     crop_scale=crop_scale, name=name)
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Augmentation ranges; defaults are the paper's (Sec. 4.2) unless marked otherwise."""
@@ -68,6 +137,7 @@ class AugmentConfig:
     occlusion: float = 0.2  # occluding rectangle's share of the crop AREA (paper: "image size")
     occlusion_p: float = 0.5  # probability of an occlusion (authors' code; paper silent)
     ref_size: int = 256  # crop side the translation is expressed in (paper: 256)
+    box_jitter: BoxJitter | None = None  # detector-box spread (not in the paper; off)
 
     def __post_init__(self) -> None:
         for name in ("rotation", "translation", "scale", "flip", "occlusion", "occlusion_p"):
@@ -90,7 +160,8 @@ class AugmentConfig:
     @property
     def is_geometric(self) -> bool:
         """Whether any geometric transform (and so a resampling) is switched on."""
-        return bool(self.rotation or self.translation or self.scale or self.flip)
+        return bool(self.rotation or self.translation or self.scale or self.flip
+                    or self.box_jitter is not None)
 
 
 @dataclass
@@ -130,10 +201,18 @@ def sample_params(batch: int, size: int, cfg: AugmentConfig,
     w = torch.sqrt(area * aspect).clamp(max=size)
     h = torch.sqrt(area / aspect).clamp(max=size)
     x0, y0 = u[:, 7] * (size - w), u[:, 8] * (size - h)
+    scale = 1 + sym[:, 1] * cfg.scale
+    shift = sym[:, 2:4] * (cfg.translation * size / cfg.ref_size)
+    if cfg.box_jitter is not None:  # after the fixed draws: runs without it keep their stream
+        j = cfg.box_jitter.sample(torch.rand((batch, 3), generator=generator,
+                                             dtype=torch.float64))
+        shrink = torch.exp(-j[:, 2])
+        scale = scale * shrink
+        shift = shrink[:, None] * (shift - j[:, :2] * (size / cfg.box_jitter.crop_scale))
     return AugmentParams(
         angle=sym[:, 0] * cfg.rotation,
-        scale=1 + sym[:, 1] * cfg.scale,
-        shift=sym[:, 2:4] * (cfg.translation * size / cfg.ref_size),
+        scale=scale,
+        shift=shift,
         flip=u[:, 4] < cfg.flip,
         occlude=(u[:, 5] < cfg.occlusion_p) & (cfg.occlusion > 0),
         rect=torch.stack([x0, y0, x0 + w, y0 + h], dim=1),

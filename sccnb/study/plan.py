@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -146,6 +147,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stale", action="store_true",
                         help="list stored runs whose code fingerprint differs from this "
                         "checkout's (exit 1 if any), then exit")
+    parser.add_argument("--same-numbers-as", metavar="REV", default=None,
+                        help="prove that this checkout's code gives the numbers of commit REV's "
+                        "(smoke training and a committed run's re-evaluation, bit for bit, by "
+                        "both versions) and record it, so the stored runs stay fresh; then exit")
+    parser.add_argument("--note", default="", help="with --same-numbers-as: what changed")
     parser.add_argument("--fingerprint", nargs=2, metavar=("DATASET", "PATH"),
                         help="print the data fingerprint of DATASET under PATH and the time it "
                         "took (cold, then cached), then exit")
@@ -163,6 +169,25 @@ def _stale(runs_root) -> int:
         print(f"{r.id}: {reason}")
     print(f"{len(found)} stale run(s)" if found else "no stale runs")
     return 1 if found else 0
+
+
+def _same_numbers(rev: str, note: str, runs_root) -> int:
+    from ..equivalence import prove, record_proof
+
+    print(f"training smoke runs and re-evaluating a committed run with the code of {rev} and "
+          "with this checkout's (a few minutes) ...", flush=True)
+    proof = prove(rev, runs_root=runs_root)
+    for part in ("train", "reeval"):
+        print(f"{part}: " + json.dumps(proof["new"][part], sort_keys=True))
+    if not proof["same"]:
+        print("DIFFERENT numbers:\n  " + "\n  ".join(proof["differences"]))
+        print("not recorded: runs trained with the old code stay stale until retrained")
+        return 1
+    path = record_proof(proof, note, runs_root)
+    old, new = proof["old"]["digest"], proof["new"]["digest"]
+    print(f"same numbers: code {old} -> {new}; "
+          + (f"recorded in {path}" if path else "same fingerprint, nothing to record"))
+    return 0
 
 
 def _rekey(runs_root) -> int:
@@ -241,7 +266,9 @@ def _check_args(args: argparse.Namespace) -> None:
             raise ConfigError(f"--fingerprint {dataset}: unknown dataset; supported: "
                               f"{', '.join(known)}")
         return
-    if args.stale or args.rekey:
+    if args.note and not args.same_numbers_as:
+        raise ConfigError("--note goes with --same-numbers-as REV")
+    if args.stale or args.rekey or args.same_numbers_as:
         return
     real = str(args.profile).startswith("real300w")
     if args.estimate and not real:
@@ -273,6 +300,8 @@ def run(args: argparse.Namespace) -> int:
         return _fingerprint(*args.fingerprint)
     if args.stale:
         return _stale(args.runs_root)
+    if args.same_numbers_as:
+        return _same_numbers(args.same_numbers_as, args.note, args.runs_root)
     if args.rekey:
         return _rekey(args.runs_root)
     seeds = parse_seeds("0" if args.seeds is None else args.seeds)
