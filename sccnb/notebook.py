@@ -11,6 +11,12 @@ relative to the repository root: :func:`repo_path` takes them from there. What a
 goes through :func:`shown_path`, so that an executed notebook carries no machine's absolute
 paths.
 
+``make`` passes every executed copy through :func:`stable_notebook` (``python -m
+sccnb.notebook PATH``): papermill's times and durations, the kernel's execution timestamps and
+text progress bars (their rates and times) are taken out, and the injected parameters cell gets
+a fixed id, so that the same inputs give the same file and a re-render with nothing new leaves
+``git status`` clean.
+
 Every notebook's first cell after the parameters cell calls :func:`check_parameters`: a value
 papermill passed with the wrong type or outside what the notebook accepts (``-p seeds 0``,
 ``-p workers abc``) is a :class:`~sccnb.errors.ConfigError` naming the parameter, what it got
@@ -20,6 +26,7 @@ and what it expects, before any work.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -30,7 +37,7 @@ from tqdm.std import tqdm as _std_tqdm
 from .provenance import REPO_ROOT
 
 __all__ = ["repo_path", "results_dir", "shown_path", "progress_bars", "in_jupyter_kernel",
-           "PARAMETERS", "check_parameters"]
+           "PARAMETERS", "check_parameters", "stable_notebook"]
 
 
 class _TextBar(_std_tqdm):
@@ -192,6 +199,7 @@ PARAMETERS: dict[str, tuple[type, Callable[[Any], str | None] | None]] = {
     "layout": (str, _layout),
     "input_size": (int, _input_size),
     "repeats": (int, _ints_from(1)),
+    "remeasure": (bool, None),
     "k_values": (list, _int_list(1)),
     "overrides": (dict, None),
 }
@@ -216,3 +224,55 @@ def check_parameters(namespace: dict[str, Any]) -> None:
         if expected:
             raise ConfigError(f"notebook parameter {name}={value!r} ({type(value).__name__}): "
                               f"expected {expected}")
+
+
+# --- executed copies that change only when their content does ------------------------------------
+# papermill's per-notebook and per-cell times; the kernel's per-cell timestamps
+_VOLATILE_PAPERMILL = ("start_time", "end_time", "duration")
+# one frame of a tqdm text bar: "desc:  40%|####      | 4/10 [00:01<00:02, 2.9it/s]"
+_TQDM_FRAME = re.compile(r"^.*\d+%\|.*\| *[\d.]+[kMG]?/[\d.?]+[kMG]? \[.*\]\s*$|"
+                         r"^.*: *\d+[kMG]?[a-zA-Z/]* \[[\d:]+, .*\]\s*$")
+
+
+def _progress_only(text: str) -> bool:
+    """True when ``text`` (a stderr stream output) holds nothing but tqdm text-bar frames (or
+    the blank line a closing bar leaves)."""
+    return all(_TQDM_FRAME.match(p) for p in re.split(r"[\r\n]", text) if p.strip())
+
+
+def stable_notebook(path: str | Path) -> bool:
+    """Take out of an executed notebook what changes at every execution although nothing in it
+    did: papermill's times and durations, the kernel's execution timestamps and the frames of
+    text progress bars (stderr outputs holding only bars: their rates and times); give
+    papermill's injected parameters cell a fixed id. Outputs, execution counts and every other
+    field stay. Rewrites ``path`` only when that changes it; returns whether it did."""
+    import nbformat
+
+    from .provenance import atomic_write_text
+
+    path = Path(path)
+    before = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(before, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    for key in _VOLATILE_PAPERMILL:
+        meta.pop(key, None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for key in _VOLATILE_PAPERMILL:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (
+                o.get("output_type") == "stream" and o.get("name") == "stderr"
+                and _progress_only(o.get("text", "")))]
+    after = nbformat.writes(nb) + "\n"
+    if after == before:
+        return False
+    atomic_write_text(path, after)
+    return True
+
+
+if __name__ == "__main__":  # make: python -m sccnb.notebook EXECUTED.ipynb ...
+    for _arg in sys.argv[1:]:
+        stable_notebook(_arg)

@@ -1,7 +1,10 @@
 """Where a number came from: code version, package versions, device, time; and atomic writes.
 
-Every table, figure and run record in ``results/`` carries :func:`provenance` so a reader can
-tell which commit, device and environment produced it.
+Every run record in ``results/runs/`` carries :func:`provenance` so a reader can tell which
+commit, device and environment trained it. A rendered table or figure records the runs it was
+made from and their code instead (:func:`sccnb.study.common.table_provenance`), not the moment
+or the machine of rendering, and is rewritten only when its content changes (``changed_only``):
+a re-render with nothing new leaves ``git status`` clean.
 """
 
 from __future__ import annotations
@@ -99,10 +102,16 @@ def provenance(device: str | None = None, **extra: Any) -> dict[str, Any]:
     }
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, *, changed_only: bool = False) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``, so a
-    reader never sees a half-written file and a crash leaves the old file (or none)."""
+    reader never sees a half-written file and a crash leaves the old file (or none).
+
+    ``changed_only``: leave the file as it is (not even its time) when it already holds exactly
+    ``data`` -- what every writer of a rendered table, figure or report passes, so that a
+    re-render with nothing new leaves ``git status`` clean."""
     path = Path(path)
+    if changed_only and _holds(path, data):
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
@@ -120,12 +129,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
-def write_json(path: str | Path, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+def atomic_write_text(path: str | Path, text: str, *, changed_only: bool = False) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), changed_only=changed_only)
+
+
+def write_json(path: str | Path, obj: Any, *, changed_only: bool = False) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n",
+                             changed_only=changed_only)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@
 A table is written three ways, each atomically (no half-written file survives a failure):
 ``tables/<name>.csv`` (machine-readable, one row per line of the table), ``tables/<name>.md``
 (title, the table, notes, provenance) and ``tables/<name>.json`` (title, notes, provenance and
-the parameters that made it). Figures go to ``figures/<name>.png``.
+the parameters that made it). Figures go to ``figures/<name>.png``, without the matplotlib
+version in their metadata. A file is rewritten only when its content changes, so a re-render
+with nothing new leaves ``git status`` clean.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 
 from .provenance import atomic_write_bytes, atomic_write_text, write_json
 
-__all__ = ["write_table", "save_figure", "fmt"]
+__all__ = ["write_table", "save_figure", "figure_png", "fmt", "PNG_METADATA"]
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -52,10 +54,10 @@ def write_table(df: pd.DataFrame, out_dir: str | Path, name: str, *, title: str,
         md += [f"- {n}" for n in notes] + [""]
     prov = ", ".join(f"{k}: {v}" for k, v in provenance.items() if not isinstance(v, dict))
     md += [f"<sub>Provenance — {prov}</sub>", ""]
-    atomic_write_text(csv_path, buf.getvalue())
-    atomic_write_text(md_path, "\n".join(md))
+    atomic_write_text(csv_path, buf.getvalue(), changed_only=True)
+    atomic_write_text(md_path, "\n".join(md), changed_only=True)
     write_json(json_path, {"title": title, "notes": list(notes), "provenance": provenance,
-                           "columns": list(df.columns), "rows": len(df)})
+                           "columns": list(df.columns), "rows": len(df)}, changed_only=True)
     return {"csv": csv_path, "md": md_path, "json": json_path}
 
 
@@ -81,8 +83,20 @@ def _store_warnings(provenance: dict[str, Any]) -> list[str]:
     return out
 
 
-def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150) -> Path:
-    """Save a matplotlib figure to ``<out_dir>/figures/<name>.png`` atomically."""
+# PNG metadata matplotlib would add by default (its version): left out, so that the same figure
+# is the same bytes whichever matplotlib drew it
+PNG_METADATA = {"Software": None}
+
+
+def figure_png(fig, dpi: int = 150) -> bytes:
+    """A matplotlib figure as PNG bytes, as :func:`save_figure` writes them."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return atomic_write_bytes(Path(out_dir) / "figures" / f"{name}.png", buf.getvalue())
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata=PNG_METADATA)
+    return buf.getvalue()
+
+
+def save_figure(fig, out_dir: str | Path, name: str, dpi: int = 150) -> Path:
+    """Save a matplotlib figure to ``<out_dir>/figures/<name>.png`` atomically (only when its
+    bytes change)."""
+    return atomic_write_bytes(Path(out_dir) / "figures" / f"{name}.png", figure_png(fig, dpi),
+                              changed_only=True)

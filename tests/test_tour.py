@@ -122,10 +122,11 @@ def test_prediction_view_shows_the_faces_nme(faces):
 def test_prediction_explorer_steps_through_the_faces(faces):
     assert tour.explore_predictions(faces, interactive=False).index == 0
     form = tour.explore_predictions(faces, interactive=True)
-    step, order = form.children[:2]
-    assert step.max == 4 and form.result.index == 0
+    face, order = form.children[:2]
+    # the slider counts from 1, as the figure's title "face 1 of 5" does
+    assert (face.min, face.max, face.value) == (1, 5, 1) and form.result.index == 0
     order.value = "worst first"
-    step.value = 1
+    face.value = 2
     assert form.result.index == int(np.argsort(-faces.nme)[1])
 
 
@@ -141,14 +142,15 @@ def test_paths_are_taken_from_and_shown_relative_to_the_repository():
 
 
 PROGRESS_NOTEBOOK = [
-    # a package module that bound tqdm.auto's own choice before progress_bars was called
-    "import sccnb.data.crops, tqdm.auto, tqdm.notebook\n"
+    # package modules that bound tqdm.auto's own choice before progress_bars was called (the
+    # crops' bar; the SynthFace generator's)
+    "import sccnb.data.crops, sccnb.data.synth.writer, tqdm.auto, tqdm.notebook\n"
     "from sccnb.notebook import progress_bars\n"
     "def kinds(*bars):\n"
     "    print(*('widgets' if issubclass(b, tqdm.notebook.tqdm) else 'text' for b in bars))",
     # make: text bars; then a person in JupyterLab: widgets; then text again
     *[f"chosen = progress_bars(widgets={widgets})\n"
-      "kinds(chosen, sccnb.data.crops.tqdm, tqdm.auto.tqdm)\n"
+      "kinds(chosen, sccnb.data.crops.tqdm, sccnb.data.synth.writer.tqdm, tqdm.auto.tqdm)\n"
       "for _ in sccnb.data.crops.tqdm(range(3), desc='bar'): pass"
       for widgets in (False, True, False)],
 ]
@@ -171,7 +173,7 @@ def test_progress_bars_are_widgets_in_jupyterlab_and_text_under_make(tmp_path):
         stderr = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stderr")
         views = [o for o in cell.outputs
                  if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-        assert stdout.split() == ["widgets" if widgets else "text"] * 3
+        assert stdout.split() == ["widgets" if widgets else "text"] * 4
         assert "Warning" not in stderr
         if widgets:
             assert views and "3/3" not in stderr

@@ -14,7 +14,6 @@ import pandas as pd
 from .. import claims as claim_stats
 from ..config import TrainConfig, portable_path, resolve_config
 from ..metrics import summarise
-from ..provenance import provenance
 from ..report import write_table
 from ..runs import Run, run_id, stale_runs
 from ..train import ensure_runs
@@ -367,32 +366,39 @@ def dataset_label(setup: StudySetup, dataset: str) -> str:
 
 def table_provenance(setup: StudySetup, runs: Mapping[str, Sequence[Run]],
                      missing: Sequence[str] = (), **extra: Any) -> dict[str, Any]:
-    """Provenance of a table: the table-making commit and device plus, from the runs, the
-    commits and devices that trained them, the epochs, input size, backbone, seeds."""
+    """Provenance of a table or figure rendered from runs: the runs (ids) and, from their
+    records, the code that trained them (``run_code``: the code fingerprints, ``run_commits``),
+    the devices, epochs, input size, backbone and seeds; runs trained with other code than this
+    checkout's (``stale_runs``) and planned runs not in the store (``missing_runs``).
+
+    Nothing about the moment or the machine of rendering (time, device, commit, versions): the
+    same runs render the same file, so a re-render with nothing new leaves ``git status``
+    clean."""
     all_runs = [r for rs in runs.values() for r in rs]
     configs = [r.config for r in all_runs]
     trains = [c["train"] for c in configs]
     first = trains[0]
     stale = stale_runs(all_runs)
-    return provenance(
-        setup.device if setup.device != "auto" else None,
-        profile=setup.profile,
-        data=portable_path(first["data_root"]) or (
+    return {
+        "profile": setup.profile,
+        "data": portable_path(first["data_root"]) or (
             f"SynthFace train={first['synth_train']} test={first['synth_test']} "
             f"size={first['synth_size']} seed={first['synth_seed']}"),
-        data_fingerprints=sorted({c["data"]["fingerprint"] for c in configs
-                                  if c.get("data", {}).get("fingerprint")}),
-        epochs=sorted({t["epochs"] for t in trains}),
-        input_size=first["input_size"],
-        backbone=f"ResNet{first['depth']} width {first['width']}",
-        seeds=sorted({t["seed"] for t in trains}),
-        run_commits=sorted({c["provenance"]["commit"] for c in configs}),
-        run_devices=sorted({c["provenance"]["device"] for c in configs}),
-        runs=sorted({r.id for rs in runs.values() for r in rs}),
-        stale_runs={r.id: reason for r, reason in stale},
-        missing_runs=list(missing),
+        "data_fingerprints": sorted({c["data"]["fingerprint"] for c in configs
+                                     if c.get("data", {}).get("fingerprint")}),
+        "epochs": sorted({t["epochs"] for t in trains}),
+        "input_size": first["input_size"],
+        "backbone": f"ResNet{first['depth']} width {first['width']}",
+        "seeds": sorted({t["seed"] for t in trains}),
+        "run_code": sorted({c["code"]["digest"] for c in configs
+                            if c.get("code", {}).get("digest")}),
+        "run_commits": sorted({c["provenance"]["commit"] for c in configs}),
+        "run_devices": sorted({c["provenance"]["device"] for c in configs}),
+        "runs": sorted({r.id for rs in runs.values() for r in rs}),
+        "stale_runs": {r.id: reason for r, reason in stale},
+        "missing_runs": list(missing),
         **extra,
-    )
+    }
 
 
 def ablation(setup: StudySetup, out_dir: str | Path, *, name: str, title: str,

@@ -189,6 +189,6 @@ def fig6(setup: StudySetup, out_dir: str | Path, dataset: str = "wflw", examples
     path = save_figure(fig, out_dir, "fig6_attention")
     plt.close(fig)
     write_json(Path(out_dir) / "figures" / "fig6_attention.json",
-               table_provenance(setup, runs, figure="fig6", dataset=dataset))
+               table_provenance(setup, runs, figure="fig6", dataset=dataset), changed_only=True)
     return path
 

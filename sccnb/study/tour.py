@@ -37,7 +37,7 @@ __all__ = ["box_normalise", "real_shapes", "compute_real_stats", "load_real_stat
            "STATS_PATH", "ShapeGraph", "shape_graphs", "neighbours", "NeighbourView",
            "draw_neighbours", "explore_graph", "PredictedFaces", "predicted_faces",
            "face_order", "PredictionView", "draw_prediction", "draw_prediction_row",
-           "explore_predictions"]
+           "explore_predictions", "show_figure", "show_image"]
 
 STATS_PATH = Path(__file__).resolve().parents[1] / "data" / "stats" / "real_shape_stats.npz"
 
@@ -222,6 +222,43 @@ def _show(fig) -> None:
     plt.close(fig)
 
 
+def show_figure(fig, out: Path | None, name: str) -> Path | None:
+    """Show a figure of the tour inline (whether pyplot or a plain ``Figure`` made it) and,
+    when ``out`` is given (``make tour`` passes ``out_dir``), save it as
+    ``<out>/figures/<name>.png`` (rewritten only when it changes) and say where. Opened in
+    JupyterLab without ``out_dir``, the tour writes nothing."""
+    path = None
+    if out is not None:
+        from ..notebook import shown_path
+        from ..report import save_figure
+
+        path = save_figure(fig, out, name)
+        print("saved", shown_path(path))
+    _show(fig)
+    return path
+
+
+def show_image(rgb: np.ndarray, out: Path | None, name: str) -> Path | None:
+    """:func:`show_figure` for an RGB array (the SynthFace grid): shown as a PNG, saved as
+    ``<out>/figures/<name>.png`` when ``out`` is given."""
+    import cv2
+    from IPython.display import Image, display
+
+    ok, png = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise OSError(f"could not encode {name}.png")
+    path = None
+    if out is not None:
+        from ..notebook import shown_path
+
+        path = atomic_write_bytes(Path(out) / "figures" / f"{name}.png", png.tobytes(),
+                                  changed_only=True)
+        print("saved", shown_path(path))
+    display(Image(data=png.tobytes(), format="png"))
+    return path
+
+
 def explore_graph(graphs: Mapping[str, ShapeGraph], *, k: int = 3, landmark: int | None = None,
                   interactive: bool = True):
     """Controls for :func:`draw_neighbours`: a dropdown over ``graphs`` (e.g. WFLW 98, 300-W 68,
@@ -372,20 +409,20 @@ def explore_predictions(faces: PredictedFaces, *, interactive: bool = True):
     first face as a static figure and returns its :class:`PredictionView`; otherwise displays
     and returns the ipywidgets form (``result``: the view on show)."""
 
-    def show(step: int, order: str) -> PredictionView:
-        view = draw_prediction(faces, step, order)
+    def show(face: int, order: str) -> PredictionView:  # face counts from 1, as the title
+        view = draw_prediction(faces, face - 1, order)
         _show(view.figure)
         return view
 
     if not interactive:
-        return show(0, ORDERS[0])
+        return show(1, ORDERS[0])
 
     import ipywidgets as widgets
     from IPython.display import display
 
-    step = widgets.IntSlider(value=0, min=0, max=len(faces.nme) - 1, description="face",
+    face = widgets.IntSlider(value=1, min=1, max=len(faces.nme), description="face",
                              continuous_update=False)
     order = widgets.Dropdown(options=ORDERS, value=ORDERS[0], description="order")
-    form = widgets.interactive(show, step=step, order=order)
+    form = widgets.interactive(show, face=face, order=order)
     display(form)
     return form

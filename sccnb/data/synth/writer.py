@@ -56,7 +56,7 @@ import cv2
 import h5py
 import numpy as np
 import scipy.io
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from ...errors import OwnershipError
 from ...layouts import WFLW98_TO_300W68, WFLW98_TO_COFW29
