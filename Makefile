@@ -15,7 +15,7 @@
 #   make lab                   JupyterLab with the package importable
 #   make bench                 benchmarks into results/bench/
 #   make device-check          a GPU session's ten-minute check: CUDA tests, GPU benchmarks,
-#                              real faces at 256² (smoke size on a CPU; README, Device check)
+#                              real faces at 256² (smoke size on a CPU; docs/device-check.md)
 #
 # Variables: PROFILE (smoke | cpu | gpu | paper; default gpu when CUDA is available, else cpu),
 # DATA_ROOT (default: SynthFace generated into .cache/ on first use; for `make real300w`, the

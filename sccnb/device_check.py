@@ -4,40 +4,15 @@ minutes on one H100/H200, writing everything as it goes.
 GPU time is rare here (a session is sometimes lent one for 15 minutes) and CPU time is plenty, so
 everything that can run on a CPU is tested there (``tests/test_device_paths.py``: bf16 autocast,
 channels_last, ``torch.compile``, DDP on gloo), and this check runs what only the GPU can. It
-writes everything under ``RESULTS`` (default ``results``):
-
-============== ====== ===================================================================
-step           budget what it runs -> what it writes
-============== ====== ===================================================================
-environment      15 s device, versions, an NCCL all-reduce -> device_check/environment.json
-cuda-tests      120 s ``pytest -m cuda`` -> device_check/cuda_tests.{log,xml}
-bench           100 s ``python -m sccnb bench``: training SCC vs FC at 256², the pipeline
-                      and the paper-recipe projection, batch-1 latency with and without the
-                      CUDA graph, batch-256 throughput -> bench/gpu/*.json
-real300w-train  240 s the ``real300w`` profile (256², ResNet34, the paper's recipe) on
-                      300w_mini, **reduced to** ``--epochs`` (default 20 of its 300; the
-                      learning-rate drops kept at 1/2 and 5/6 of training), for the runs its
-                      table needs -- SCC and FC, seeds 0, 1, 2 -- in that order, a run
-                      started only while the budget left exceeds the longest run so far
-                      -> runs/, device_check/real300w_runs.json
-real300w-table   30 s once a run of each head is there, the same notebook as on CPU, on
-                      the runs in the store (it lists the missing ones; fewer than 3 seeds
-                      an arm: descriptive only) -> real300w/ (tables, executed notebook)
-============== ====== ===================================================================
-
-Budgets are for one H100/H200 at full size, 505 s in all: estimates until a GPU session has
-measured them (the summary shows each step's time, ``real300w_runs.json`` each run's seconds, from
-which ``--epochs`` can be set to fill the training budget). Every step runs in its own process
-group with a hard limit of twice its budget, so one stuck step cannot eat the others'. A failed
-step does not stop the next; the exit status is 1 if any step failed or ran out of time.
-``device_check/summary.json`` is rewritten before and after every step, so a run cut short says
-which steps finished, and their files are complete (written atomically; finished runs stay in
-the run store and an interrupted one resumes from its checkpoint, so running the check again
-trains only what is missing). The end prints a one-screen summary with each step's time.
+writes everything under ``RESULTS`` (default ``results``), in five steps (:data:`STEPS`):
+``environment``, ``cuda-tests``, ``bench``, ``real300w-train`` (the ``real300w`` profile
+reduced to ``--epochs``) and ``real300w-table``. Each step's budget, what it runs and what it
+writes, and how a step that fails or runs out of time is handled: ``docs/device-check.md``.
 
 ``--archive FILE`` also keeps everything written, checkpoints left out, in one ``.tar.gz``
-rewritten after every step, for a borrowed machine that returns only a few files (README: there,
-``make device-check PY=python3 DEVICE_ARCHIVE=$OUT/device_check.tar.gz``). Where papermill is
+rewritten after every step, for a borrowed machine that returns only a few files
+(docs/device-check.md; there, ``make device-check PY=python3
+DEVICE_ARCHIVE=$OUT/device_check.tar.gz``). Where papermill is
 missing, the table step is skipped and ``--size full --only real300w-table`` renders it later,
 anywhere, from the returned run records.
 

@@ -150,7 +150,7 @@ def _what_reproduces(root: Path, real_profile: str) -> list[str]:
              "power_plan.md) (`python -m sccnb runs --profile real300w_cpu --estimate`): "
              "the fewest seeds, 3 to 6, whose MDE reaches the paper's |Δ|, and one seed where "
              "even 6 cannot (below resolution by design). How the verdicts are reached: "
-             "[How claims are judged](#how-claims-are-judged).\n",
+             "[How claims are judged](docs/claims.md).\n",
              "| table | claim | paper Δ | ours Δ [95 % CI] | seeds | MDE | p | p (Holm) | "
              "verdict | after Holm |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, label in _REAL_CLAIMS:

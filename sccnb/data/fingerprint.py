@@ -8,7 +8,7 @@ would cost seconds per start on WFLW; a re-encoded image of the same name and si
 change this misses). Files are named relative to the dataset folder, so the same data under
 another folder, on another machine, gives the same fingerprint.
 
-Cost (``python -m sccnb runs --fingerprint-bench``, recorded in the README): a few milliseconds
+Cost (``python -m sccnb runs --fingerprint DATASET PATH``, recorded in docs/run-store.md): a few milliseconds
 for the 1,207 faces of ``300w_mini`` and well under a second for a WFLW-size folder; the result
 is cached per process and folder state.
 """
