@@ -222,23 +222,21 @@ def _show(fig) -> None:
     plt.close(fig)
 
 
-def show_figure(fig, out: Path | None, name: str) -> Path | None:
+def show_figure(fig, out: Path | None, name: str) -> None:
     """Show a figure of the tour inline (whether pyplot or a plain ``Figure`` made it) and,
     when ``out`` is given (``make tour`` passes ``out_dir``), save it as
     ``<out>/figures/<name>.png`` (rewritten only when it changes) and say where. Opened in
-    JupyterLab without ``out_dir``, the tour writes nothing."""
-    path = None
+    JupyterLab without ``out_dir``, the tour writes nothing. Returns nothing, so that a cell
+    ending with it shows no (absolute) path."""
     if out is not None:
         from ..notebook import shown_path
         from ..report import save_figure
 
-        path = save_figure(fig, out, name)
-        print("saved", shown_path(path))
+        print("saved", shown_path(save_figure(fig, out, name)))
     _show(fig)
-    return path
 
 
-def show_image(rgb: np.ndarray, out: Path | None, name: str) -> Path | None:
+def show_image(rgb: np.ndarray, out: Path | None, name: str) -> None:
     """:func:`show_figure` for an RGB array (the SynthFace grid): shown as a PNG, saved as
     ``<out>/figures/<name>.png`` when ``out`` is given."""
     import cv2
@@ -248,7 +246,6 @@ def show_image(rgb: np.ndarray, out: Path | None, name: str) -> Path | None:
                            [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise OSError(f"could not encode {name}.png")
-    path = None
     if out is not None:
         from ..notebook import shown_path
 
@@ -256,7 +253,6 @@ def show_image(rgb: np.ndarray, out: Path | None, name: str) -> Path | None:
                                   changed_only=True)
         print("saved", shown_path(path))
     display(Image(data=png.tobytes(), format="png"))
-    return path
 
 
 def explore_graph(graphs: Mapping[str, ShapeGraph], *, k: int = 3, landmark: int | None = None,
