@@ -79,8 +79,10 @@ setup:
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
 
+# two pytest-xdist workers (tests/conftest.py keeps tests that share a trained fixture on one)
+TEST_WORKERS ?= 2
 test:
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lab:
 	$(PY) -m jupyter lab --notebook-dir=notebooks

@@ -1,5 +1,19 @@
 """Shared fixtures. Tests that need the real data in ../shared/data skip, with a message, when
-that folder is absent (a user's clone); in this project's CI it is present and they run."""
+that folder is absent (a user's clone); in this project's CI it is present and they run.
+
+Speed and parallel safety (``make test`` runs ``pytest -n 2 --dist loadgroup``, pytest-xdist):
+
+- one SynthFace/crop cache per session (``$SCCNB_CACHE``, under the worker's own temporary
+  folder), so data are generated once rather than once per module, and never into the
+  repository's ``.cache/`` that a user's runs share;
+- a test that uses a module- or session-scoped fixture of its module (a trained smoke run, the
+  smoke pipeline's results) is grouped with the rest of its module, so that fixture is built on
+  one worker only; every other test goes to whichever worker is free;
+- torch uses one thread in the test processes and, through ``OMP_NUM_THREADS`` (unless set),
+  in the processes they start: the tests' networks are tiny, two workers share two cores, and
+  two threads fighting other jobs for two cores made a smoke run ~8 times slower (39 s against
+  4.6 s under a load of 5). Tests that measure threading set their own counts.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +33,41 @@ def shared_data() -> Path:
         pytest.skip(f"real data folder {SHARED_DATA} not found (set SCCNB_SHARED_DATA to use "
                     "another location); this test needs real annotations")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """One SynthFace/crop cache for the whole session (per xdist worker), outside the
+    repository. Tests that need a cache of their own still set one (monkeypatch)."""
+    before = os.environ.get("SCCNB_CACHE")
+    os.environ["SCCNB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("SCCNB_CACHE", None)
+    else:
+        os.environ["SCCNB_CACHE"] = before
+
+
+def pytest_configure(config):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup``: keep the tests that share a module- or session-scoped
+    fixture of their own module on one worker (the fixture is then built once)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        module = item.nodeid.split("::", 1)[0]
+        for name in info.names_closure:
+            defs = info.name2fixturedefs.get(name, ())
+            if any(d.scope in ("module", "session") and d.baseid == module for d in defs):
+                item.add_marker(pytest.mark.xdist_group(module))
+                break
 
 
 def pytest_runtest_setup(item):

@@ -19,13 +19,6 @@ from sccnb.train import (PROFILES, TrainingDiverged, ensure_run, prepare_data, r
                          train)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _cache(tmp_path_factory):
-    """One SynthFace/crop cache for the whole session, outside the repository."""
-    os.environ["SCCNB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-
-
 def smoke(**changes):
     return resolve_config("smoke", **changes)
 
