@@ -58,9 +58,7 @@ def run(out_dir: str | Path, *, device: str = "auto", input_size: int = 256, rep
     ``remeasure``."""
     key = measurement_key(device, input_size, repeats, batch, layout)
     kept = None if remeasure else _kept(Path(out_dir), key)
-    if kept is not None:
-        print(f"Table 4: kept the measurement on {key['device']} (same device, model code "
-              f"{key['code']}, torch and settings); remeasure=True measures again")
+    if kept is not None:  # said nowhere: the executed notebook stays the same either way
         return kept
     rep = efficiency_report(layout, input_size, device, repeats, batch)
     cfg, models = rep["config"], rep["models"]
