@@ -79,10 +79,11 @@ setup:
 	$(PY) -m pip install -r requirements.txt
 	$(PY) -m pip install --no-deps -e .
 
-# two pytest-xdist workers (tests/conftest.py keeps tests that share a trained fixture on one)
+# two pytest-xdist workers, each test module on one (its trained fixtures are built once).
+# (--dist loadgroup would balance better, but xdist 3.8 cannot set its group on pytest 9's nodes)
 TEST_WORKERS ?= 2
 test:
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lab:
 	$(PY) -m jupyter lab --notebook-dir=notebooks

@@ -1,14 +1,13 @@
 """Shared fixtures. Tests that need the real data in ../shared/data skip, with a message, when
 that folder is absent (a user's clone); in this project's CI it is present and they run.
 
-Speed and parallel safety (``make test`` runs ``pytest -n 2 --dist loadgroup``, pytest-xdist):
+Speed and parallel safety (``make test`` runs ``pytest -n 2 --dist loadfile``, pytest-xdist: a
+module's tests stay on one worker, so a module- or session-scoped fixture of a module -- a
+trained smoke run, the smoke pipeline's results -- is built once):
 
 - one SynthFace/crop cache per session (``$SCCNB_CACHE``, under the worker's own temporary
   folder), so data are generated once rather than once per module, and never into the
   repository's ``.cache/`` that a user's runs share;
-- a test that uses a module- or session-scoped fixture of its module (a trained smoke run, the
-  smoke pipeline's results) is grouped with the rest of its module, so that fixture is built on
-  one worker only; every other test goes to whichever worker is free;
 - torch uses one thread in the test processes and, through ``OMP_NUM_THREADS`` (unless set),
   in the processes they start: the tests' networks are tiny, two workers share two cores, and
   two threads fighting other jobs for two cores made a smoke run ~8 times slower (39 s against
@@ -48,26 +47,21 @@ def _session_cache(tmp_path_factory):
         os.environ["SCCNB_CACHE"] = before
 
 
+@pytest.fixture(scope="session")
+def smoke_fc_run(tmp_path_factory, _session_cache):
+    """The smoke profile's FC run on SynthFace, trained once per session (per worker) for the
+    tests that only read a trained model. A test that changes or retrains a run makes its own
+    (or copies this one into its ``tmp_path``)."""
+    from sccnb.train import ensure_run, resolve_config
+
+    return ensure_run(resolve_config("smoke", head="fc"), tmp_path_factory.mktemp("shared_runs"))
+
+
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under ``--dist loadgroup``: keep the tests that share a module- or session-scoped
-    fixture of their own module on one worker (the fixture is then built once)."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        module = item.nodeid.split("::", 1)[0]
-        for name in info.names_closure:
-            defs = info.name2fixturedefs.get(name, ())
-            if any(d.scope in ("module", "session") and d.baseid == module for d in defs):
-                item.add_marker(pytest.mark.xdist_group(module))
-                break
 
 
 def pytest_runtest_setup(item):

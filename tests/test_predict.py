@@ -4,7 +4,6 @@ overlays, box files with clear errors."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -15,14 +14,11 @@ import pytest
 
 from sccnb.data.records import DataFormatError
 from sccnb.predict import load_boxes, predict_images
-from sccnb.train import ensure_run, resolve_config
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict")
-    os.environ.setdefault("SCCNB_CACHE", str(root / "cache"))
-    return ensure_run(resolve_config("smoke", head="fc"), root / "runs")
+def smoke_run(smoke_fc_run):
+    return smoke_fc_run  # the session's smoke FC run (tests/conftest.py), only read here
 
 
 def test_whole_image_prediction_lands_inside_the_photo(smoke_run, tmp_path):

@@ -148,12 +148,18 @@ def test_torchrun_two_processes_complete_a_run(tmp_path):
     assert len(runs) == 1 and Run(runs[0]).complete
 
 
-def test_ensure_runs_loads_stored_runs_first_and_trains_the_rest_in_workers(tmp_path, capsys):
+def test_ensure_runs_loads_stored_runs_first_and_trains_the_rest_in_workers(tmp_path, capsys,
+                                                                          smoke_fc_run):
+    import shutil
+
     from sccnb.train import ensure_runs
 
     stored_cfg = smoke(head="fc")
     new = [smoke(head="fc", seed=1), smoke(head="fc", seed=2)]
+    # the session's trained smoke FC run, copied into this test's store
+    shutil.copytree(smoke_fc_run.path, tmp_path / smoke_fc_run.id)
     stored = ensure_run(stored_cfg, tmp_path)
+    assert stored.path == tmp_path / run_id(stored_cfg) and stored.complete
     stamp = (stored.path / "metrics.json").stat().st_mtime_ns
     out = ensure_runs([new[0], stored_cfg, new[1], new[0]], tmp_path, workers=2, progress=True)
     assert [r.id for r in out] == [run_id(c) for c in (new[0], stored_cfg, new[1], new[0])]
