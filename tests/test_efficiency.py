@@ -37,6 +37,6 @@ def test_table4_writes_paper_beside_ours(tmp_path):
     assert list(csv["model"]) == list(df["model"])
     assert csv.loc[0, "params_M_paper"] == paper.TABLE4["scc"]["params_m"]
     md = (tmp_path / "tables" / "table4.md").read_text()
-    assert "Provenance" in md and "commit" in md
+    assert "Provenance" in md and "code" in md and "device" in md
     with pytest.raises(ValueError):
         table4.run(tmp_path, device="cpu", input_size=60, repeats=1)
