@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["provenance", "git_commit", "pin_commit", "pin_worker", "device_name",
+__all__ = ["provenance", "git_commit", "pin_commit", "device_name",
            "atomic_write_text", "atomic_write_bytes", "write_json", "file_lock", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,16 +52,6 @@ def pin_commit() -> str:
     global _PINNED
     _PINNED = git_commit()
     return _PINNED
-
-
-def pin_worker() -> None:
-    """Pool initializer of the training workers (:func:`sccnb.train.ensure_runs`): pin the commit
-    and the code fingerprint (:func:`sccnb.runs.code_fingerprint`, cached per process) to the
-    code this worker just imported."""
-    from .runs import code_fingerprint
-
-    pin_commit()
-    code_fingerprint()
 
 
 def device_name(device: str | None = None) -> str:

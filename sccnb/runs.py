@@ -64,7 +64,7 @@ from .provenance import REPO_ROOT, atomic_write_bytes, file_lock
 
 __all__ = ["default_runs_root", "run_id", "identity", "Run", "run_lock", "code_fingerprint",
            "data_identity", "build_for", "model_from_state", "load_weights", "check_checkpoint",
-           "stored_runs", "stale_runs", "LATER_FIELDS", "CODE_FILES"]
+           "stored_runs", "stale_runs", "LATER_FIELDS", "CODE_FILES", "pin_worker"]
 
 run_lock = file_lock  # the lock a run folder's writers share
 
@@ -157,6 +157,17 @@ def code_fingerprint() -> dict[str, Any]:
     files = {name: _file_fingerprint(pkg / name) for name in CODE_FILES if (pkg / name).exists()}
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
     return {"digest": digest, "files": files}
+
+
+def pin_worker() -> None:
+    """Pool initializer of the training workers (:func:`sccnb.train.ensure_runs`): pin the commit
+    (:func:`sccnb.provenance.pin_commit`) and the code fingerprint (:func:`code_fingerprint`,
+    cached per process) to the code this worker just imported. It lives here, not in
+    :mod:`sccnb.provenance`, so that provenance depends on nothing that depends on it."""
+    from .provenance import pin_commit
+
+    pin_commit()
+    code_fingerprint()
 
 
 # --- models ----------------------------------------------------------------------------------

@@ -363,7 +363,7 @@ def ensure_runs(configs: list[TrainConfig], runs_root: str | Path | None = None,
     else:
         import multiprocessing as mp
 
-        from .provenance import pin_worker
+        from .runs import pin_worker
 
         ctx = mp.get_context("spawn")
         with ctx.Pool(workers, initializer=pin_worker) as pool:

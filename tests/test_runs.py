@@ -309,7 +309,9 @@ def test_a_worker_records_the_commit_of_the_code_it_imported(monkeypatch):
     assert prov.pin_commit() == "aaaaaaaaaaaa"  # the worker starts at commit a ...
     assert prov.provenance("cpu")["commit"] == "aaaaaaaaaaaa"  # ... HEAD moves on: still a
     # the training pool's initializer pins in the spawned worker, before any run starts
-    with mp.get_context("spawn").Pool(1, initializer=prov.pin_worker) as pool:
+    from sccnb.runs import pin_worker
+
+    with mp.get_context("spawn").Pool(1, initializer=pin_worker) as pool:
         assert pool.apply(_pinned_commit) == real_head
 
 
@@ -388,3 +390,14 @@ def test_a_refactor_keeps_the_committed_runs_fresh_and_a_numeric_change_does_not
         assert all("losses.py" in ln.split("code differs in", 1)[1] for ln in lines), lines
     else:
         assert proc.returncode == 0 and "no stale runs" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_provenance_depends_on_nothing_that_depends_on_it():
+    """config -> provenance -> runs -> config was a circle (issue 23): provenance may import
+    only the errors module of the package, at any depth of its code."""
+    import ast
+
+    tree = ast.parse((REPO / "sccnb" / "provenance.py").read_text())
+    inner = {(n.module or "") for n in ast.walk(tree)
+             if isinstance(n, ast.ImportFrom) and n.level > 0}
+    assert inner <= {"errors"}, inner
