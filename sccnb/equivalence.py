@@ -36,13 +36,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFound, UserError as UsageError
+from .errors import UserError as UsageError
 from .provenance import REPO_ROOT, git_commit, write_json
+from .runs import ledger_path, read_ledger
 
-__all__ = ["LEDGER_NAME", "ledger_path", "read_ledger", "equivalent_digests", "prove",
-           "record_proof"]
-
-LEDGER_NAME = "code_equivalence.json"
+__all__ = ["prove", "record_proof"]
 
 # Run by each version of the code (``python -c``), in its own process: it may only use names
 # that every version has. It prints one JSON object: the code digest and the hashes.
@@ -126,39 +124,6 @@ if args.get("reeval"):
     result["reeval"] = {"run": src.name, **outputs(dst)}
 print("@@RESULT@@" + json.dumps(result))
 '''
-
-
-def ledger_path(runs_root: str | Path | None = None) -> Path:
-    from .runs import default_runs_root
-
-    return Path(runs_root or default_runs_root()) / LEDGER_NAME
-
-
-def read_ledger(runs_root: str | Path | None = None) -> list[dict[str, Any]]:
-    """The recorded proofs (``[]`` when there are none)."""
-    path = ledger_path(runs_root)
-    if not path.is_file():
-        return []
-    try:
-        entries = json.loads(path.read_text()).get("entries", [])
-    except (json.JSONDecodeError, AttributeError) as err:
-        raise NotFound(f"{path}: not a code-equivalence ledger ({err})") from None
-    return [e for e in entries if isinstance(e, dict) and e.get("from") and e.get("to")]
-
-
-def equivalent_digests(current: str, runs_root: str | Path | None = None) -> set[str]:
-    """``current`` and every digest whose runs the ledger proves give the same numbers as it
-    (followed backwards through chains of proofs: A -> B and B -> C accept A under C)."""
-    back: dict[str, set[str]] = {}
-    for e in read_ledger(runs_root):
-        back.setdefault(e["to"], set()).add(e["from"])
-    seen, todo = {current}, [current]
-    while todo:
-        for old in back.get(todo.pop(), ()):
-            if old not in seen:
-                seen.add(old)
-                todo.append(old)
-    return seen
 
 
 def _export(rev: str, dest: Path) -> None:

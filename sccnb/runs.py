@@ -64,7 +64,8 @@ from .provenance import REPO_ROOT, atomic_write_bytes, file_lock
 
 __all__ = ["default_runs_root", "run_id", "identity", "Run", "run_lock", "code_fingerprint",
            "data_identity", "build_for", "model_from_state", "load_weights", "check_checkpoint",
-           "stored_runs", "stale_runs", "LATER_FIELDS", "CODE_FILES", "pin_worker"]
+           "stored_runs", "stale_runs", "LATER_FIELDS", "CODE_FILES", "pin_worker",
+           "ledger_path", "read_ledger", "equivalent_digests"]
 
 run_lock = file_lock  # the lock a run folder's writers share
 
@@ -157,6 +158,42 @@ def code_fingerprint() -> dict[str, Any]:
     files = {name: _file_fingerprint(pkg / name) for name in CODE_FILES if (pkg / name).exists()}
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
     return {"digest": digest, "files": files}
+
+
+# --- proofs that a code change keeps every number (written by sccnb.equivalence) -------------
+LEDGER_NAME = "code_equivalence.json"
+
+
+def ledger_path(runs_root: str | Path | None = None) -> Path:
+    """The store's ledger of proven same-number code changes."""
+    return Path(runs_root or default_runs_root()) / LEDGER_NAME
+
+
+def read_ledger(runs_root: str | Path | None = None) -> list[dict[str, Any]]:
+    """The recorded proofs (``[]`` when there are none)."""
+    path = ledger_path(runs_root)
+    if not path.is_file():
+        return []
+    try:
+        entries = json.loads(path.read_text()).get("entries", [])
+    except (json.JSONDecodeError, AttributeError) as err:
+        raise NotFound(f"{path}: not a code-equivalence ledger ({err})") from None
+    return [e for e in entries if isinstance(e, dict) and e.get("from") and e.get("to")]
+
+
+def equivalent_digests(current: str, runs_root: str | Path | None = None) -> set[str]:
+    """``current`` and every digest whose runs the ledger proves give the same numbers as it
+    (followed backwards through chains of proofs: A -> B and B -> C accept A under C)."""
+    back: dict[str, set[str]] = {}
+    for e in read_ledger(runs_root):
+        back.setdefault(e["to"], set()).add(e["from"])
+    seen, todo = {current}, [current]
+    while todo:
+        for old in back.get(todo.pop(), ()):
+            if old not in seen:
+                seen.add(old)
+                todo.append(old)
+    return seen
 
 
 def pin_worker() -> None:
@@ -512,8 +549,6 @@ class Run:
             return "trained before code fingerprints were recorded"
         if code.get("digest") == current["digest"]:
             return None
-        from .equivalence import equivalent_digests
-
         if code.get("digest") in equivalent_digests(current["digest"], self.path.parent):
             return None  # a recorded proof: that code gives this checkout's numbers
         old, new = code.get("files", {}), current["files"]

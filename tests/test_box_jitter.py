@@ -12,9 +12,9 @@ import torch
 
 from sccnb.config import resolve_config
 from sccnb.data.augment import BoxJitter, augment_batch, load_box_jitter, sample_params
-from sccnb.equivalence import equivalent_digests, record_proof
+from sccnb.equivalence import record_proof
 from sccnb.errors import UserError
-from sccnb.runs import LATER_FIELDS, Run, run_id
+from sccnb.runs import LATER_FIELDS, Run, equivalent_digests, run_id
 from sccnb.train import augment_preset
 
 
