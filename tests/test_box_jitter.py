@@ -111,3 +111,27 @@ def test_stale_reason_follows_the_ledger(tmp_path):
     assert Run(run).stale_reason(current) == "code differs in losses.py"
     record_proof(_proof("old", "new"), "", tmp_path)
     assert Run(run).stale_reason(current) is None
+
+
+def test_a_numeric_change_is_refused_by_the_proof(tmp_path):
+    """End to end: a copy of the package whose Soft Wing loss is doubled is run beside the
+    committed code (HEAD); the smoke training differs, so nothing is recorded."""
+    import shutil
+    from pathlib import Path
+
+    from sccnb.equivalence import prove
+
+    repo = Path(__file__).resolve().parents[1]
+    pkg = tmp_path / "new" / "sccnb"
+    shutil.copytree(repo / "sccnb", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    src = (pkg / "losses.py").read_text()
+    line = "        return torch.where(x < self.omega1, x, large).mean()"
+    assert line in src
+    (pkg / "losses.py").write_text(src.replace(line, line.replace("return ", "return 2 * ")))
+    proof = prove("HEAD", heads=("scc",), package=pkg, runs_root=tmp_path / "store")
+    assert not proof["same"]
+    assert any(d.startswith("train/scc/weights") for d in proof["differences"]), proof
+    assert proof["old"]["digest"] != proof["new"]["digest"]
+    with pytest.raises(UserError, match="numbers differ"):
+        record_proof(proof, "", tmp_path / "store")
+    assert not (tmp_path / "store" / "code_equivalence.json").exists()
