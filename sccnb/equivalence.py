@@ -25,18 +25,17 @@ retrained.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
-import io
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError as UsageError
+from .errors import UserError
 from .provenance import REPO_ROOT, git_commit, write_json
 from .runs import ledger_path, read_ledger
 
@@ -103,8 +102,7 @@ for head in args["heads"]:
     cfg = resolve_config("smoke", head=head, seed=args["seed"], threads=1, progress=False)
     run = train(cfg)
     hist = run.history
-    keep = [c for c in hist.columns if c not in ("seconds", "images_per_s", "img_per_s")
-            and "time" not in c and "second" not in c and "per_s" not in c]
+    keep = [c for c in hist.columns if c not in ("seconds", "images_per_s")]  # wall clock
     result["train"][head] = {"run": run.id, "weights": state_sha(run.path / "best.pt"),
                              "history": sha(hist[keep].to_numpy(dtype=float)),
                              **outputs(run.path)}
@@ -132,7 +130,7 @@ def _export(rev: str, dest: Path) -> None:
         blob = subprocess.run(["git", "archive", rev, "sccnb"], cwd=REPO_ROOT, check=True,
                               capture_output=True).stdout
     except subprocess.CalledProcessError as err:
-        raise UsageError(f"--same-numbers-as {rev}: git cannot export it "
+        raise UserError(f"--same-numbers-as {rev}: git cannot export it "
                          f"({err.stderr.decode().strip().splitlines()[-1]})") from None
     with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
         tar.extractall(dest, filter="data")
@@ -154,11 +152,12 @@ def _side(package_parent: Path, work: Path, args: dict[str, Any]) -> dict[str, A
 def _reeval_run(runs_root: Path) -> tuple[Path | None, str]:
     """A committed run to re-evaluate: the shipped real-face SCC model when its data is here,
     else the newest SynthFace cpu run with weights."""
-    from .runs import Run, stored_runs
+    from .runs import stored_runs
+    from .zoo import SHIPPED
 
-    shipped = {"real300w_cpu-real300w-scc-0e7940cb2e"}  # sccnb.zoo.SHIPPED["real300w-scc"]
+    shipped = SHIPPED["real300w-scc"].run_id
     real = sorted((r for r in stored_runs(runs_root, "real300w_cpu-real300w-scc")
-                   if r.has_weights and r.ready()), key=lambda r: r.id not in shipped)
+                   if r.has_weights and r.ready()), key=lambda r: r.id != shipped)
     for r in real:
         root = Path(r.train_config.data_root).expanduser()
         if root.is_dir():
@@ -180,8 +179,8 @@ def prove(rev: str, *, heads: tuple[str, ...] = ("scc", "fc"), seed: int = 0,
     data_root = ""
     if reeval is None:
         reeval, data_root = _reeval_run(runs_root)
-    elif Run(reeval).train_config.data_root:
-        data_root = str(Path(Run(reeval).train_config.data_root).expanduser().resolve())
+    elif (given := Run(reeval).train_config.data_root):
+        data_root = str(Path(given).expanduser().resolve())
     args = {"heads": list(heads), "seed": seed, "reeval": str(reeval) if reeval else "",
             "data_root": data_root}
     with tempfile.TemporaryDirectory(prefix="sccnb-same-") as tmp:
@@ -191,10 +190,9 @@ def prove(rev: str, *, heads: tuple[str, ...] = ("scc", "fc"), seed: int = 0,
         new = _side(new_parent, tmp / "new-work", args)
     differences = []
     for part in ("train", "reeval"):
-        a, b = old.get(part, {}), new.get(part, {})
-        for key in sorted(set(_flat(a)) | set(_flat(b))):
-            if _flat(a).get(key) != _flat(b).get(key):
-                differences.append(f"{part}/{key}: {_flat(a).get(key)} -> {_flat(b).get(key)}")
+        a, b = _flat(old.get(part, {})), _flat(new.get(part, {}))
+        differences += [f"{part}/{key}: {a.get(key)} -> {b.get(key)}"
+                        for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
     return {"same": not differences, "base": rev, "old": old, "new": new,
             "differences": differences}
 
@@ -214,7 +212,7 @@ def record_proof(proof: dict[str, Any], note: str = "",
     """Append a successful proof to the ledger (None when the digests are equal: nothing to
     record). Refuses a failed one."""
     if not proof["same"]:
-        raise UsageError("the numbers differ, so stored runs stay stale:\n  "
+        raise UserError("the numbers differ, so stored runs stay stale:\n  "
                          + "\n  ".join(proof["differences"]))
     old, new = proof["old"]["digest"], proof["new"]["digest"]
     if old == new:

@@ -183,9 +183,21 @@ def read_ledger(runs_root: str | Path | None = None) -> list[dict[str, Any]]:
 
 def equivalent_digests(current: str, runs_root: str | Path | None = None) -> set[str]:
     """``current`` and every digest whose runs the ledger proves give the same numbers as it
-    (followed backwards through chains of proofs: A -> B and B -> C accept A under C)."""
+    (followed backwards through chains of proofs: A -> B and B -> C accept A under C). The
+    ledger is read once per state of its file, however many runs ask."""
+    path = ledger_path(runs_root)
+    try:
+        st = path.stat()
+        state = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        state = None
+    return set(_equivalent_digests(str(path), state, current))
+
+
+@lru_cache(maxsize=16)
+def _equivalent_digests(path: str, state, current: str) -> frozenset[str]:
     back: dict[str, set[str]] = {}
-    for e in read_ledger(runs_root):
+    for e in read_ledger(Path(path).parent) if state else ():
         back.setdefault(e["to"], set()).add(e["from"])
     seen, todo = {current}, [current]
     while todo:
@@ -193,7 +205,7 @@ def equivalent_digests(current: str, runs_root: str | Path | None = None) -> set
             if old not in seen:
                 seen.add(old)
                 todo.append(old)
-    return seen
+    return frozenset(seen)
 
 
 def pin_worker() -> None:

@@ -14,14 +14,14 @@ from sccnb.config import resolve_config
 from sccnb.data.augment import BoxJitter, augment_batch, load_box_jitter, sample_params
 from sccnb.equivalence import record_proof
 from sccnb.errors import UserError
-from sccnb.runs import LATER_FIELDS, Run, equivalent_digests, run_id
+from sccnb.runs import LATER_FIELDS, Run, equivalent_digests, identity, run_id
 from sccnb.train import augment_preset
 
 
 def test_jitter_off_by_default_and_left_out_of_run_ids():
     cfg = resolve_config("cpu")  # SynthFace: its id needs no data folder
     assert cfg.box_jitter == "none" and LATER_FIELDS["box_jitter"] == "none"
-    assert "box_jitter" not in __import__("sccnb.runs").runs.identity(cfg)
+    assert "box_jitter" not in identity(cfg)
     on = dataclasses.replace(cfg, box_jitter="dlib-hog")
     assert run_id(on) != run_id(cfg)
     assert augment_preset("light").box_jitter is None
