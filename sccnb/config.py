@@ -49,7 +49,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("l1", "wing", "softwing"),
     "optimizer": ("sgd", "adamw"),
     "augment": ("paper", "light", "none"),
-    "box_jitter": ("none", "dlib-hog"),  # sccnb.data.augment.BOX_JITTERS
+    "box_jitter": ("none", "dlib-hog", "dlib-hog-refined"),  # sccnb.data.augment.BOX_JITTERS
     "amp": ("auto", "bf16", "off"),
     "channels_last": ("auto", "true", "false"),
 }

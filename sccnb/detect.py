@@ -219,23 +219,40 @@ def fit_calibration(detections: list[np.ndarray], train_boxes: np.ndarray,
                        spread=spread, **info)
 
 
+def matched_boxes(detections: list[np.ndarray], train_boxes: np.ndarray,
+                  calibration: Calibration) -> np.ndarray:
+    """``(F, 4)``: each face's calibrated detection that matches its training box
+    (:func:`match_detection`), NaN where none does."""
+    out = np.full((len(detections), 4), np.nan)
+    for i, (boxes, tb) in enumerate(zip(detections, np.asarray(train_boxes, dtype=np.float64))):
+        calibrated = calibration.apply(np.asarray(boxes).reshape(-1, 4))
+        j = match_detection(calibrated, tb)
+        if j is not None:
+            out[i] = calibrated[j]
+    return out
+
+
+def offsets_from(boxes: np.ndarray, train_boxes: np.ndarray) -> np.ndarray:
+    """``(F, 3)`` rows ``(dx, dy, log_scale)`` of ``boxes`` from ``train_boxes`` (rows with a NaN
+    box left out): the centre offset in training-box sides (the box's longer side, which sets
+    the crop) and log(box side / training side), sides being longer sides."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    tb = np.asarray(train_boxes, dtype=np.float64).reshape(-1, 4)
+    keep = np.isfinite(boxes).all(axis=1)
+    c, tb = boxes[keep], tb[keep]
+    side = np.maximum(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
+    return np.stack([((c[:, 0] + c[:, 2]) - (tb[:, 0] + tb[:, 2])) / 2 / side,
+                     ((c[:, 1] + c[:, 3]) - (tb[:, 1] + tb[:, 3])) / 2 / side,
+                     np.log(np.maximum(c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]) / side)], axis=1)
+
+
 def box_offsets(detections: list[np.ndarray], train_boxes: np.ndarray,
                 calibration: Calibration) -> np.ndarray:
     """``(F, 3)`` rows ``(dx, dy, log_scale)``, one per face whose detection matches
     (:func:`match_detection`): the calibrated square's centre offset from the training box's
     centre, in training-box sides (the box's longer side, which sets the crop), and
     log(calibrated side / training side)."""
-    rows = []
-    for boxes, tb in zip(detections, np.asarray(train_boxes, dtype=np.float64)):
-        calibrated = calibration.apply(np.asarray(boxes).reshape(-1, 4))
-        j = match_detection(calibrated, tb)
-        if j is None:
-            continue
-        c, side = calibrated[j], max(tb[2] - tb[0], tb[3] - tb[1])
-        rows.append([((c[0] + c[2]) - (tb[0] + tb[2])) / 2 / side,
-                     ((c[1] + c[3]) - (tb[1] + tb[3])) / 2 / side,
-                     np.log(max(c[2] - c[0], c[3] - c[1]) / side)])
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+    return offsets_from(matched_boxes(detections, train_boxes, calibration), train_boxes)
 
 
 def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
@@ -248,24 +265,16 @@ def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
     percentiles. A crop jitter that mimics the detector path draws from this spread
     (:func:`box_offsets` gives the per-face rows)."""
     r = box_offsets(detections, train_boxes, calibration)
-
-    def stats(x: np.ndarray) -> dict[str, float]:
-        if len(x) == 0:
-            return {}
-        q = np.percentile(x, [5, 25, 50, 75, 95])
-        return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
-                "robust_std": float(1.4826 * np.median(np.abs(x - np.median(x)))),
-                **{f"p{k}": float(v) for k, v in zip((5, 25, 50, 75, 95), q)}}
-
     return {"faces": len(r), "searched": len(train_boxes),
             "unit": "dx, dy: training-box sides; log_scale: log(calibrated / training side)",
-            **{k: stats(r[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))},
+            **{k: _stats(r[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))},
             "calibration": calibration.to_json()}
 
 
-def _run_detections(run, detector: str, max_faces: int | None):
+def _run_detections(run, detector: str, max_faces: int | None, with_records: bool = False):
     """(detections, training boxes, calibration) on the run's training faces: its stored
-    calibration, fitted first when missing (without storing it)."""
+    calibration, fitted first when missing (without storing it); with ``with_records``, the
+    training faces' records last."""
     from .data.crops import face_box
     from .data.datasets import DATASETS, load_records
     from .data.prepare import data_root
@@ -277,7 +286,7 @@ def _run_detections(run, detector: str, max_faces: int | None):
     found = detect_records(records, get_detector(detector))
     cal = load_calibration(run, detector) or fit_calibration(
         found, train_boxes, detector, train_box=_train_box_kind(cfg.dataset), run=run.id)
-    return found, train_boxes, cal
+    return (found, train_boxes, cal, records) if with_records else (found, train_boxes, cal)
 
 
 def jitter_histograms(offsets: np.ndarray, bin_width: float = 0.01, limit: float = 0.35
@@ -303,16 +312,58 @@ def jitter_histograms(offsets: np.ndarray, bin_width: float = 0.01, limit: float
                             for a in range(3) for b in range(a + 1, 3)}}
 
 
+def _stats(x: np.ndarray) -> dict[str, float]:
+    if len(x) == 0:
+        return {}
+    q = np.percentile(x, [5, 25, 50, 75, 95])
+    return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
+            "robust_std": float(1.4826 * np.median(np.abs(x - np.median(x)))),
+            **{f"p{k}": float(v) for k, v in zip((5, 25, 50, 75, 95), q)}}
+
+
+def refined_boxes(run, records: list, boxes: np.ndarray, refine: int,
+                  device: str = "cpu") -> np.ndarray:
+    """The box of the last crop the photo path makes with ``refine`` re-crop passes from
+    ``boxes`` (training kind; NaN rows kept as NaN): the extent of the points predicted on the
+    pass before (:class:`sccnb.zoo.Landmarker`)."""
+    import dataclasses
+
+    from .zoo import Landmarker, points_extent
+
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out = boxes.copy()
+    hit = np.flatnonzero(np.isfinite(boxes).all(axis=1))
+    if refine == 0 or len(hit) == 0:
+        return out
+    landmarker = Landmarker(run, device, refine=refine)
+    recs = [dataclasses.replace(records[i], box=boxes[i]) for i in hit]
+    crops, pred = landmarker.predict_records(recs, refine - 1)
+    out[hit] = points_extent(landmarker.to_image(crops, pred))
+    return out
+
+
 def run_box_spread(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None = None,
-                   with_offsets: bool = False) -> dict[str, Any]:
+                   with_offsets: bool = False, refine: int = 0) -> dict[str, Any]:
     """:func:`box_spread` on the run's training faces (those its calibration is fitted on),
     with its stored calibration (fitted first when missing, without storing it). With
-    ``with_offsets``, also ``"offsets"``: the per-face rows of :func:`box_offsets`."""
-    found, train_boxes, cal = _run_detections(run, detector, max_faces)
-    out = {"run": run.id, "split": "train", "detector": detector,
+    ``with_offsets``, also ``"offsets"``: the per-face rows of :func:`box_offsets`. With
+    ``refine`` > 0, the spread is that of the box the photo path's last crop uses after that
+    many re-crop passes from the calibrated detector box (:func:`refined_boxes`), the boxes the
+    run's own predictions give."""
+    found, train_boxes, cal, records = _run_detections(run, detector, max_faces,
+                                                       with_records=True)
+    out = {"run": run.id, "split": "train", "detector": detector, "refine": int(refine),
            **box_spread(found, train_boxes, cal)}
+    if refine:
+        boxes = refined_boxes(run, records, matched_boxes(found, train_boxes, cal), refine)
+        r = offsets_from(boxes, train_boxes)
+        out.update({k: _stats(r[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))})
+        out["unit"] = ("dx, dy: training-box sides; log_scale: log(refined / training side); "
+                       f"the box after {refine} re-crop passes")
+    else:
+        r = box_offsets(found, train_boxes, cal)
     if with_offsets:
-        out["offsets"] = box_offsets(found, train_boxes, cal)
+        out["offsets"] = r
     return out
 
 
@@ -424,6 +475,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     spread.add_argument("--jitter-out", default=None, metavar="JSON",
                         help="also write the offsets' marginal histograms, with provenance: "
                         "the file a TrainConfig.box_jitter reads (sccnb/data/stats/)")
+    spread.add_argument("--refine", type=at_least(0), default=0, metavar="PASSES",
+                        help="the spread of the box after this many re-crop passes from the "
+                        "calibrated detector box (the last crop of the photo path), not of the "
+                        "detector box itself")
     rate = sub.add_parser("rate", help="share of a folder's annotated faces the detector finds")
     rate.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,
                       help="300w PATH (.pts + images), wflw LIST, cofw FILE.mat")
@@ -448,7 +503,7 @@ def run(args: argparse.Namespace) -> int:
             from .zoo import resolve_run
 
             result = run_box_spread(resolve_run(args.run), args.detector, args.max_faces,
-                                    with_offsets=bool(args.jitter_out))
+                                    with_offsets=bool(args.jitter_out), refine=args.refine)
             offsets = result.pop("offsets", None)
             print(json.dumps(result, indent=1))
             if args.out:
@@ -459,9 +514,14 @@ def run(args: argparse.Namespace) -> int:
                 write_json(args.jitter_out, {
                     "what": "marginal histograms of calibrated detector-box offsets from the "
                     "training boxes (dx, dy in training-box sides; log_scale = log(calibrated / "
-                    "training side)), the spread sccnb.data.augment.BoxJitter draws from",
+                    "training side)), the spread sccnb.data.augment.BoxJitter draws from"
+                    + (f"; here of the box after {args.refine} re-crop passes from the "
+                       "calibrated detector box (the photo path's last crop)"
+                       if args.refine else ""),
                     "made_by": "python -m sccnb detect spread "
-                    f"{args.run} --detector {args.detector} --jitter-out ...",
+                    f"{args.run} --detector {args.detector}"
+                    + (f" --refine {args.refine}" if args.refine else "") + " --jitter-out ...",
+                    "refine": args.refine,
                     "run": result["run"], "split": "train", "detector": args.detector,
                     "searched": result["searched"], **hist,
                     "note": "aggregate histograms only: no face's box, shape or image",

@@ -84,7 +84,7 @@ CODE_FILES = (
     "data/prepare.py", "data/records.py", "data/w300.py", "data/wflw.py", "data/cofw.py",
     "data/synth/__init__.py", "data/synth/generator.py", "data/synth/geometry.py",
     "data/synth/render.py", "data/synth/sampling.py", "data/synth/shape_model.npz",
-    "data/stats/box_jitter_dlib-hog.json",
+    "data/stats/box_jitter_dlib-hog.json", "data/stats/box_jitter_dlib-hog-refined.json",
 )
 _CLI_NAMES = {"add_arguments", "run", "ensure_run", "ensure_runs", "_ensure_worker",
               "_ensure_worker_indexed"}

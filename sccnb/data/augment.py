@@ -72,7 +72,8 @@ _NORMALIZE_EPS = 1e-5
 
 # Measured box spreads, by name (TrainConfig.box_jitter): files of sccnb/data/stats/ written by
 # ``python -m sccnb detect spread RUN --jitter-out`` (histograms only: no face's data).
-BOX_JITTERS = {"dlib-hog": "box_jitter_dlib-hog.json"}
+BOX_JITTERS = {"dlib-hog": "box_jitter_dlib-hog.json",
+               "dlib-hog-refined": "box_jitter_dlib-hog-refined.json"}
 
 
 @dataclass(frozen=True)
