@@ -78,8 +78,9 @@ from .efficiency import count_macs, count_parameters, stand_in_shapes, time_forw
 from .layouts import flip_permutation, get_layout
 from .losses import build_loss
 from .provenance import device_name, provenance, write_json
-from .train import (TrainConfig, _optimizer, augment_preset, build_for, make_batch,
-                    resolve_config, train_step)
+from .train import (TrainConfig, augment_preset, begin_epoch, build_for, build_optimizer,
+                    lr_at, make_batch, resolve_config, save_best, save_checkpoint,
+                    setup_training, train_batch, train_step, validation_nme)
 
 __all__ = ["Goal", "GOALS", "BENCHMARKS", "bench_training", "bench_pipeline", "bench_inference",
            "bench_synth", "project_wall_time", "run_all", "write_summary", "add_arguments", "run"]
@@ -345,7 +346,7 @@ class _Trainer:
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.cfg, self.device = cfg, device
         self.model = _model(cfg, device)
-        self.opt = _optimizer(cfg, self.model)
+        self.opt = build_optimizer(cfg, self.model)
         self.loss_fn = build_loss(cfg.loss, cfg.loss_epsilon)
 
     def step(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -572,97 +573,60 @@ def _profile_data(cfg: TrainConfig, crops: int) -> tuple[Any, Any]:
 
 
 class _ProfileLoop:
-    """One profile's training as :func:`sccnb.train.train` runs it, piece by piece, with the
-    loop's own functions: the work of every batch (learning-rate schedule, ``make_batch``,
-    ``train_step``, the finite-loss check, the progress bar), the work of every epoch (the
-    shuffled PDB order, the validation pass, the checkpoint and history writes), and the model
-    step alone on a ready batch."""
+    """One profile's training as :func:`sccnb.train.train` runs it, through the loop's own
+    steps (:mod:`sccnb.train`): set up by :func:`~sccnb.train.setup_training` into ``folder``;
+    the work of every batch (:func:`~sccnb.train.train_batch`: learning-rate schedule,
+    ``make_batch``, ``train_step``, the finite-loss check, the epoch's tallies, the progress
+    bar), the work of every epoch (:func:`~sccnb.train.begin_epoch`'s shuffled order,
+    :func:`~sccnb.train.validation_nme`, :func:`~sccnb.train.save_best` and
+    :func:`~sccnb.train.save_checkpoint`), and the model step alone on a ready batch."""
 
-    def __init__(self, cfg: TrainConfig, train_crops, val_crops,
-                 device: torch.device = torch.device("cpu")) -> None:
-        from tqdm.auto import tqdm
+    def __init__(self, cfg: TrainConfig, train_crops, val_crops, folder: Path) -> None:
+        from .data.prepare import Data
 
-        from .data.pdb import pdb_repeats
+        self.state = setup_training(cfg, Data(train=train_crops, val=val_crops),
+                                    torch.device("cpu"), run_dir=folder)
+        # the row of one finished epoch, as the checkpoint after the first epoch holds
+        self.state.history.append({"epoch": 0, "lr": lr_at(cfg, 0), "train_loss": 0.0,
+                                   "images_per_s": 0.0, "seconds": 0.0, "val_nme": 0.0})
+        self.batches_per_epoch = self.state.batches_per_epoch
+        self.epoch = begin_epoch(self.state, 0)
+        self.b = 0
+        self.x, self.target = self._batch()
 
-        self.cfg, self.crops, self.val, self.device = cfg, train_crops.to(device), val_crops, device
-        shapes = train_crops.shapes_in(REF_SIZE)
-        torch.manual_seed(cfg.seed)
-        self.model = build_for(cfg, shapes=shapes).to(device)
-        self.bf16, self.cl = cfg.uses_bf16(device.type), cfg.uses_channels_last(device.type)
-        if self.cl:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.opt = _optimizer(cfg, self.model)
-        self.loss_fn = build_loss(cfg.loss, cfg.loss_epsilon)
-        self.aug = augment_preset(cfg.augment)
-        self.flip = torch.as_tensor(flip_permutation(train_crops.layout), device=device)
-        self.repeats = (pdb_repeats(shapes, cfg.pdb_bins, flip_perm=self.flip.cpu().numpy())
-                        if cfg.pdb else np.ones(len(train_crops), dtype=np.int64))
-        self.batches_per_epoch = max(1, int(self.repeats.sum()) // cfg.batch_size)
-        self.bar = tqdm(total=self.batches_per_epoch, disable=not cfg.progress)
-        self.epoch_start(0)
-        self.b, self.t0 = 0, time.perf_counter()
-        self.x, self.target = make_batch(self.crops, self.order[:cfg.batch_size], self.flip,
-                                         self.aug, self.gen, REF_SIZE, self.cl)
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.state
+        return make_batch(s.train_set, self.epoch.order[:s.cfg.batch_size], s.flip, s.aug,
+                          self.epoch.gen, REF_SIZE, s.channels_last)
 
-    def epoch_start(self, epoch: int) -> None:
-        """The top of an epoch: the shuffled order (PDB repeats) and the augmentation stream."""
-        from .data.pdb import epoch_indices
-        from .train import _epoch_seed
-
-        self.model.train()
-        self.order = torch.as_tensor(epoch_indices(self.repeats, epoch, self.cfg.seed))
-        self.gen = torch.Generator().manual_seed(_epoch_seed(self.cfg.seed, epoch, 1))
+    def epoch_start(self) -> None:
+        """The top of an epoch: training mode, the shuffled order, the augmentation stream."""
+        begin_epoch(self.state, 0)
 
     def loop_step(self) -> None:
         """One batch of the loop, as ``train`` does it (the epoch's order wraps around)."""
-        from .train import _lr_at
-
-        bs, b = self.cfg.batch_size, self.b % self.batches_per_epoch
+        train_batch(self.state, self.epoch, self.b % self.batches_per_epoch)
         self.b += 1
-        idx = self.order[b * bs:(b + 1) * bs]
-        for group in self.opt.param_groups:
-            group["lr"] = _lr_at(self.cfg, b / self.batches_per_epoch)
-        x, target = make_batch(self.crops, idx, self.flip, self.aug, self.gen, REF_SIZE,
-                               self.cl)
-        loss = train_step(self.model, self.opt, self.loss_fn, x, target, self.bf16)
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"benchmark profiles/{self.cfg.profile}: the loss became "
-                               f"{loss.item()}")
-        self.bar.update(1)
-        self.bar.set_postfix(epoch=0, loss=f"{loss.item():.3f}",
-                             img_s=f"{self.b * bs / (time.perf_counter() - self.t0):.0f}")
 
     def model_step(self) -> None:
         """The model step alone (forward, loss, backward, optimiser) on a ready batch."""
-        train_step(self.model, self.opt, self.loss_fn, self.x, self.target, self.bf16)
+        s = self.state
+        train_step(s.net, s.opt, s.loss_fn, self.x, self.target, s.bf16)
 
     def batch_only(self) -> None:
         """``make_batch`` alone: index, augment, normalise."""
-        make_batch(self.crops, self.order[:self.cfg.batch_size], self.flip, self.aug,
-                   self.gen, REF_SIZE, self.cl)
+        self._batch()
 
     def validation(self) -> None:
-        """The loop's validation pass (``_val_nme``: predict the validation crops, NME)."""
-        from .train import _val_nme
+        """The loop's validation pass (predict the validation crops, NME)."""
+        validation_nme(self.state)
+        self.state.net.train()
 
-        _val_nme(self.model, self.val, self.device, REF_SIZE, self.cfg)
-        self.model.train()
-
-    def checkpoint(self, folder: Path) -> None:
-        """The loop's writes at the end of an epoch: ``best.pt`` (a new best, as in most early
-        epochs), ``checkpoint.pt`` (model, optimiser, history) and ``history.csv``."""
-        import pandas as pd
-
-        from .provenance import atomic_write_text
-        from .train import _save_checkpoint
-
-        history = [{"epoch": 0, "lr": 0.0, "train_loss": 0.0, "images_per_s": 0.0,
-                    "seconds": 0.0, "val_nme": 0.0}]
-        _save_checkpoint(folder / "best.pt", self.model.state_dict())
-        _save_checkpoint(folder / "checkpoint.pt", {
-            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": 0,
-            "best": [0.0, 0], "history": history})
-        atomic_write_text(folder / "history.csv", pd.DataFrame(history).to_csv(index=False))
+    def checkpoint(self) -> None:
+        """The loop's writes at the end of an epoch with a new best (as in most early epochs):
+        ``best.pt``, ``checkpoint.pt`` (model, optimiser, history) and ``history.csv``."""
+        save_best(self.state)
+        save_checkpoint(self.state, 0)
 
 
 def _median_call(fn: Callable[[], object], repeats: int) -> float:
@@ -678,17 +642,20 @@ def _profile_worker(profile: str, quick: bool, crops: int, threads: int, warmup:
                     steps: int, barrier, queue) -> None:
     """A spawned process: ``threads`` torch threads, the profile's loop; after ``warmup`` steps
     it waits for its siblings, then times ``steps`` loop steps and reports images/s."""
+    import tempfile
+
     try:
         torch.set_num_threads(threads)
         cfg = _profile_config(profile, quick)
-        loop = _ProfileLoop(cfg, *_profile_data(cfg, crops))
-        for _ in range(warmup):
-            loop.loop_step()
-        barrier.wait(timeout=600)
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(steps):
-            loop.loop_step()
-        wall = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory() as tmp:
+            loop = _ProfileLoop(cfg, *_profile_data(cfg, crops), Path(tmp))
+            for _ in range(warmup):
+                loop.loop_step()
+            barrier.wait(timeout=600)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                loop.loop_step()
+            wall = time.perf_counter() - t0
         queue.put(("ok", steps * cfg.batch_size / wall,
                    (time.process_time() - c0) / (wall * threads)))
     except BaseException:  # noqa: BLE001 -- reported to the parent, which raises
@@ -748,15 +715,14 @@ def _profile_run(profile: str, quick: bool, p: dict[str, int], head: str = "scc"
     torch.set_num_threads(cfg.threads or threads_before)
     try:
         train_crops, val_crops = _profile_data(cfg, p["crops"])
-        loop = _ProfileLoop(cfg, train_crops, val_crops)
-        times = _interleaved({"loop_step": loop.loop_step, "model_step": loop.model_step,
-                              "make_batch": loop.batch_only}, torch.device("cpu"),
-                             p["rounds"], p["steps"], p["warmup"])
         with tempfile.TemporaryDirectory() as tmp:
-            epoch = {"order_s": _median_call(lambda: loop.epoch_start(0), p["epoch_repeats"]),
+            loop = _ProfileLoop(cfg, train_crops, val_crops, Path(tmp))
+            times = _interleaved({"loop_step": loop.loop_step, "model_step": loop.model_step,
+                                  "make_batch": loop.batch_only}, torch.device("cpu"),
+                                 p["rounds"], p["steps"], p["warmup"])
+            epoch = {"order_s": _median_call(loop.epoch_start, p["epoch_repeats"]),
                      "validation_s": _median_call(loop.validation, p["epoch_repeats"]),
-                     "checkpoint_s": _median_call(lambda: loop.checkpoint(Path(tmp)),
-                                                  p["epoch_repeats"])}
+                     "checkpoint_s": _median_call(loop.checkpoint, p["epoch_repeats"])}
         threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(threads_before)
@@ -849,8 +815,9 @@ def bench_profiles(device: str = "cpu", *, quick: bool = False,
                   GOALS[f"two_workers_over_one_{prof}"].record(
                       workers, dev.type, quick, two_cores, f"{os.cpu_count()} CPUs")]
     notes = ["Each profile as configured (input side, width, batch, augmentation, optimiser, "
-             "its torch threads), SCC and FC heads, with the training loop's own functions "
-             "(make_batch, train_step, _lr_at, _val_nme, _save_checkpoint; sccnb.train). "
+             "its torch threads), SCC and FC heads, through the training loop's own steps "
+             "(setup_training, begin_epoch, train_batch, validation_nme, save_best, "
+             "save_checkpoint; sccnb.train). "
              "End-to-end epoch = batches_per_epoch x the loop's per-batch median + the "
              "per-epoch order, "
              "validation and checkpoint medians; history.csv's images_per_s covers the "

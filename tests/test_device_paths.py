@@ -22,7 +22,7 @@ from sccnb.efficiency import stand_in_shapes, time_forward
 from sccnb.layouts import flip_permutation
 from sccnb.losses import build_loss
 from sccnb.runs import Run
-from sccnb.train import (_optimizer, augment_preset, build_for, make_batch, resolve_config,
+from sccnb.train import (augment_preset, build_for, build_optimizer, make_batch, resolve_config,
                          train, train_step)
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
@@ -74,7 +74,7 @@ class _ConvDtypes:
 def test_train_step_runs_under_bf16_autocast_and_channels_last(device):
     dev = torch.device(device)
     cfg, model = _smoke_model(dev, channels_last=True)
-    opt, loss_fn = _optimizer(cfg, model), build_loss(cfg.loss, cfg.loss_epsilon)
+    opt, loss_fn = build_optimizer(cfg, model), build_loss(cfg.loss, cfg.loss_epsilon)
     x, target = _batch(dev, channels_last=True)
     assert x.device.type == dev.type and x.is_contiguous(memory_format=torch.channels_last)
     assert not x.is_contiguous()  # really the other memory format
@@ -166,7 +166,7 @@ def test_compiled_train_step_matches_eager(device):
     compiled = torch.compile(model)
     bf16 = cfg.uses_bf16(dev.type)
     loss_fn = build_loss(cfg.loss, cfg.loss_epsilon)
-    opts = _optimizer(cfg, model), _optimizer(cfg, eager)
+    opts = build_optimizer(cfg, model), build_optimizer(cfg, eager)
     for seed in range(2):
         x, target = _batch(dev, channels_last=dev.type == "cuda", seed=seed)
         a = train_step(compiled, opts[0], loss_fn, x, target, bf16)
