@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sccnb.bench import BENCHMARKS, GOALS, Goal, _interleaved, project_wall_time, run_all
+from sccnb.bench import BENCHMARKS, GOALS, Goal, project_wall_time, run_all
+from sccnb.bench.common import interleaved
 
 NAMES = ("training", "pipeline", "inference", "synth", "profiles")
 
@@ -185,7 +186,7 @@ def test_projection_by_hand():
 def test_rounds_alternate_the_order_after_warm_up():
     calls = []
     fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
-    times = _interleaved(fns, torch.device("cpu"), rounds=3, steps=2, warmup=1)
+    times = interleaved(fns, torch.device("cpu"), rounds=3, steps=2, warmup=1)
     assert calls == ["a", "b"] + ["a", "a", "b", "b"] + ["b", "b", "a", "a"] + ["a", "a", "b",
                                                                                   "b"]
     assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}

@@ -15,7 +15,8 @@ import torch
 
 import sccnb.evaluate
 import sccnb.train
-from sccnb.bench import _random_crops, bench_inference, bench_training
+from sccnb.bench import bench_inference, bench_training
+from sccnb.bench.common import random_crops
 from sccnb.device import (NotAvailable, all_reduce_check, cuda_graph_forward,
                           cuda_graph_latency, device_report, peak_memory_gib, reset_peak_memory)
 from sccnb.efficiency import stand_in_shapes, time_forward
@@ -55,7 +56,7 @@ def _smoke_model(device: torch.device, channels_last: bool = False, **changes):
 
 def _batch(device: torch.device, channels_last: bool, seed: int = 0, size: int = 64):
     gen = torch.Generator().manual_seed(seed)
-    crops = _random_crops(16, size, 98, device, gen)
+    crops = random_crops(16, size, 98, device, gen)
     flip = torch.as_tensor(flip_permutation(LAYOUT), device=device)
     return make_batch(crops, torch.arange(8), flip, augment_preset("paper"), gen, 256,
                       channels_last=channels_last)
@@ -98,7 +99,7 @@ def test_predict_in_bf16_and_channels_last_is_close_to_fp32(device):
     pixels (at initialisation they hardly do), which makes the comparison sensitive."""
     dev = torch.device(device)
     gen = torch.Generator().manual_seed(1)
-    crops = _random_crops(12, 64, 98, dev, gen)
+    crops = random_crops(12, 64, 98, dev, gen)
     _, model = _smoke_model(dev, head="fc")
     last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
