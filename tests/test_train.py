@@ -89,6 +89,30 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
     assert full.history["val_nme"].tolist() == resumed.history["val_nme"].tolist()
 
 
+def test_the_steps_driven_by_hand_give_what_train_gives(smoke_fc_run):
+    """setup_training, then run_epoch and end_epoch for every epoch, with no run folder (so
+    nothing is written), end with train()'s last weights, best epoch and history, bit for bit:
+    the benchmarks time these very steps."""
+    from sccnb.train import end_epoch, run_epoch, setup_training
+
+    cfg = smoke(head="fc")
+    assert smoke_fc_run.id == run_id(cfg)
+    state = setup_training(cfg, prepare_data(cfg), torch.device("cpu"))
+    assert not state.writes and state.start == 0
+    for epoch in range(cfg.epochs):
+        end_epoch(state, run_epoch(state, epoch))
+    ckpt = torch.load(smoke_fc_run.path / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == cfg.epochs - 1 and tuple(ckpt["best"]) == state.best
+    weights = state.model.state_dict()
+    assert weights.keys() == ckpt["model"].keys()
+    for key in weights:
+        assert torch.equal(weights[key], ckpt["model"][key]), key
+    clock = ("seconds", "images_per_s")  # wall-clock columns
+    by_hand = [{k: v for k, v in row.items() if k not in clock} for row in state.history]
+    trained = smoke_fc_run.history.drop(columns=list(clock)).to_dict("records")
+    assert by_hand == trained
+
+
 def test_nan_loss_stops_the_run_with_a_clear_message(tmp_path, monkeypatch):
     import sccnb.train as train_mod
 
