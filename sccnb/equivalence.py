@@ -152,8 +152,7 @@ def _side(package_parent: Path, work: Path, args: dict[str, Any]) -> dict[str, A
 def _reeval_run(runs_root: Path) -> tuple[Path | None, str]:
     """A committed run to re-evaluate: the shipped real-face SCC model when its data is here,
     else the newest SynthFace cpu run with weights."""
-    from .runs import stored_runs
-    from .zoo import SHIPPED
+    from .runs import SHIPPED, stored_runs
 
     shipped = SHIPPED["real300w-scc"].run_id
     real = sorted((r for r in stored_runs(runs_root, "real300w_cpu-real300w-scc")

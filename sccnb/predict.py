@@ -323,7 +323,8 @@ def _claim_out(args: argparse.Namespace, overlays: list[str], check: bool = Fals
 def _run_detected(args: argparse.Namespace) -> int:
     """``predict`` without boxes: the detector finds the faces (several per image allowed)."""
     from .detect import DetectorUnavailable
-    from .zoo import Landmarker, resolve_run
+    from .runs import resolve_run
+    from .zoo import Landmarker
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else args.device
@@ -362,7 +363,8 @@ def _run_detected(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .detect import DEFAULT_DETECTOR, DETECTORS
-    from .zoo import DEFAULT_REFINE, SHIPPED
+    from .runs import SHIPPED
+    from .zoo import DEFAULT_REFINE
 
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", default=None,
@@ -396,7 +398,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.model:  # a shipped model: its run folder
-        from .zoo import resolve_run
+        from .runs import resolve_run
 
         args.checkpoint = str(resolve_run(args.model).path)
     args.images = expand_images(args.images)

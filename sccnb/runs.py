@@ -38,10 +38,13 @@ change that moves code without moving numbers is accepted only with a proof, rec
                        the tour and ``predict`` need (:meth:`Run.export_half`)
 
 Asking for a run that exists loads it instead of training it again, so tables share runs.
-Concurrent requests for the same run (``make -j``) serialise on a lock file.
+Concurrent requests for the same run (``make -j``) serialise on a lock file. A stored run is
+found by its id, its folder, a weights file in it or a shipped model's name
+(:func:`resolve_run`, :data:`SHIPPED`).
 
-Dependencies go one way: :mod:`sccnb.config` <- this module <- :mod:`sccnb.evaluate` <-
-:mod:`sccnb.train`.
+Dependencies go one way: this module builds on :mod:`sccnb.config`, :mod:`sccnb.provenance`,
+the model and the data fingerprint; :mod:`sccnb.evaluate`, :mod:`sccnb.train` and everything
+that applies or reports a run build on it.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,7 +68,8 @@ from .provenance import REPO_ROOT, atomic_write_bytes, file_lock
 __all__ = ["default_runs_root", "run_id", "identity", "Run", "run_lock", "code_fingerprint",
            "data_identity", "build_for", "model_from_state", "load_weights", "check_checkpoint",
            "stored_runs", "stale_runs", "LATER_FIELDS", "CODE_FILES", "pin_worker",
-           "ledger_path", "read_ledger", "equivalent_digests"]
+           "ledger_path", "read_ledger", "equivalent_digests", "SHIPPED", "ShippedModel",
+           "resolve_run"]
 
 run_lock = file_lock  # the lock a run folder's writers share
 
@@ -589,6 +593,58 @@ def stale_runs(runs: list[Run]) -> list[tuple[Run, str]]:
         if reason:
             out.append((r, reason))
     return out
+
+
+# --- a run by name: a shipped model, a run id, a folder or a weights file --------------------
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model that ships with the study: its run and what it is (:mod:`sccnb.zoo` loads it)."""
+
+    run_id: str  # the run under results/runs/ (the seed-0 run of its evidence arm)
+    description: str
+
+
+# name -> run: the seed-0 runs of the long-schedule arms of the committed real-faces evidence,
+# their weights committed in half precision (sccnb.zoo describes them). A test checks that
+# the ids are those of the long-schedule evidence configs' seed-0 runs
+# (sccnb.study.real300w.SHIPPED_ARMS).
+SHIPPED: dict[str, ShippedModel] = {
+    "real300w-scc": ShippedModel("real300w_cpu-real300w-scc-0e7940cb2e",
+                                 "SCC (full model), 68 points, real 300-W faces, profile "
+                                 "real300w_cpu at 100 epochs (drops 60/72), seed 0"),
+    "real300w-fc": ShippedModel("real300w_cpu-real300w-fc-7e76961e0b",
+                                "FC baseline (Soft Wing), 68 points, real 300-W faces, profile "
+                                "real300w_cpu at 100 epochs (drops 60/72), seed 0"),
+}
+
+
+def _shipped_dirs(run_id: str) -> list[Path]:
+    """Where a shipped run may be: the run store, then the repository's committed runs."""
+    dirs = [default_runs_root() / run_id, REPO_ROOT / "results" / "runs" / run_id]
+    return list(dict.fromkeys(dirs))
+
+
+def resolve_run(name: str | Path, runs_root: str | Path | None = None) -> Run:
+    """A run from a shipped model's name, a run folder, a run id (under ``runs_root``, default
+    ``results/runs``) or a weights file inside a run folder."""
+    text = str(name)
+    if text in SHIPPED:
+        for d in _shipped_dirs(SHIPPED[text].run_id):
+            if (d / "config.json").is_file():
+                return Run(d)
+        raise FileNotFoundError(f"shipped model {text!r}: its run {SHIPPED[text].run_id} is not "
+                                f"in {' or '.join(map(str, _shipped_dirs(SHIPPED[text].run_id)))}")
+    path, weights = Path(text).expanduser(), None
+    if path.suffix == ".pt":  # that very weights file, with its run folder's config
+        if not path.is_file():
+            raise FileNotFoundError(f"no weights file {path}")
+        path, weights = path.parent, path
+    if not path.is_dir():
+        path = Path(runs_root or default_runs_root()) / text
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no run at {path} (expected config.json there); shipped "
+                                f"models: {', '.join(SHIPPED)}")
+    return Run(path, weights=weights)
 
 
 def record(cfg: TrainConfig) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Models that ship with the study, loaded by name, and :class:`Landmarker`, which runs a model
 on photos: find the faces, crop each as the model was trained, predict, map back to pixels.
 
-The shipped models are the seed-0 runs of the long-schedule arms of the committed real-faces
+The shipped models (:data:`sccnb.runs.SHIPPED`; :func:`sccnb.runs.resolve_run` finds a run by
+such a name, id, folder or weights file) are the seed-0 runs of the long-schedule arms of the committed real-faces
 evidence (:data:`sccnb.study.real300w.EVIDENCE`, its schedule probe: profile ``real300w_cpu``,
 ResNet34 of width 16 at 64², 100 epochs instead of the profile's 60, trained on about 870 real
 300-W faces of ``shared/data/300w_mini``). They replaced the 60-epoch seed-0 runs because they
@@ -21,65 +22,15 @@ schedule-probe table (``results/real300w_cpu/tables/real300w_schedule.md``, 100-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .runs import Run, default_runs_root
+from .runs import SHIPPED, Run, resolve_run
 
-__all__ = ["SHIPPED", "ShippedModel", "DEFAULT_REFINE", "resolve_run", "load_model",
-           "Landmarker", "whole_image_box", "points_extent",
+__all__ = ["DEFAULT_REFINE", "load_model", "Landmarker", "whole_image_box", "points_extent",
            "draw_faces", "photo_grid", "shipped_status"]
-
-
-@dataclass(frozen=True)
-class ShippedModel:
-    run_id: str  # the run under results/runs/ (the seed-0 run of its evidence arm)
-    description: str
-
-
-# name -> run. A test checks that the ids are those of the long-schedule evidence configs'
-# seed-0 runs (sccnb.study.real300w.SHIPPED_ARMS).
-SHIPPED: dict[str, ShippedModel] = {
-    "real300w-scc": ShippedModel("real300w_cpu-real300w-scc-0e7940cb2e",
-                                 "SCC (full model), 68 points, real 300-W faces, profile "
-                                 "real300w_cpu at 100 epochs (drops 60/72), seed 0"),
-    "real300w-fc": ShippedModel("real300w_cpu-real300w-fc-7e76961e0b",
-                                "FC baseline (Soft Wing), 68 points, real 300-W faces, profile "
-                                "real300w_cpu at 100 epochs (drops 60/72), seed 0"),
-}
-
-
-def _shipped_dirs(run_id: str) -> list[Path]:
-    from .provenance import REPO_ROOT
-
-    dirs = [default_runs_root() / run_id, REPO_ROOT / "results" / "runs" / run_id]
-    return list(dict.fromkeys(dirs))
-
-
-def resolve_run(name: str | Path, runs_root: str | Path | None = None) -> Run:
-    """A run from a shipped model's name, a run folder, a run id (under ``runs_root``, default
-    ``results/runs``) or a weights file inside a run folder."""
-    text = str(name)
-    if text in SHIPPED:
-        for d in _shipped_dirs(SHIPPED[text].run_id):
-            if (d / "config.json").is_file():
-                return Run(d)
-        raise FileNotFoundError(f"shipped model {text!r}: its run {SHIPPED[text].run_id} is not "
-                                f"in {' or '.join(map(str, _shipped_dirs(SHIPPED[text].run_id)))}")
-    path, weights = Path(text).expanduser(), None
-    if path.suffix == ".pt":  # that very weights file, with its run folder's config
-        if not path.is_file():
-            raise FileNotFoundError(f"no weights file {path}")
-        path, weights = path.parent, path
-    if not path.is_dir():
-        path = Path(runs_root or default_runs_root()) / text
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no run at {path} (expected config.json there); shipped "
-                                f"models: {', '.join(SHIPPED)}")
-    return Run(path, weights=weights)
 
 
 # Re-crop passes on the detector's boxes (see Landmarker), chosen on the shipped models' held-out
@@ -271,7 +222,7 @@ def _boxes_array(boxes: Any) -> np.ndarray:
 
 def load_model(name: str | Path, device: str = "cpu", detector: str = "dlib-hog",
                refine: int | None = None) -> Landmarker:
-    """A shipped model by name (:data:`SHIPPED`), or any run (id, folder or weights file), ready
+    """A shipped model by name (:data:`sccnb.runs.SHIPPED`), or any run (id, folder or weights file), ready
     to apply to photos. ``.model`` is the ``torch.nn.Module``; ``.run`` the stored run. Errors
     are those of the command line: a bad device is a :class:`~sccnb.errors.DeviceError`, damaged
     weights a :class:`~sccnb.errors.CheckpointError` naming the file, none a

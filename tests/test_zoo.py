@@ -16,8 +16,9 @@ import pytest
 
 import sccnb
 from sccnb.evalfolder import _test_records, evaluate_folder, link_split, read_folder
+from sccnb.runs import SHIPPED, resolve_run
 from sccnb.train import ensure_run, resolve_config
-from sccnb.zoo import SHIPPED, Landmarker, resolve_run
+from sccnb.zoo import Landmarker
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ EVIDENCE: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
 }
 
 
-# The arms whose seed-0 runs ship as named models (sccnb.zoo.SHIPPED): comparison, label.
+# The arms whose seed-0 runs ship as named models (sccnb.runs.SHIPPED): comparison, label.
 SHIPPED_ARMS = {"real300w-scc": ("schedule", "SCC, 100 epochs, drops 60/72"),
                 "real300w-fc": ("schedule", "FC, 100 epochs, drops 60/72")}
 
