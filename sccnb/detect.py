@@ -31,7 +31,8 @@ detector and run, fitted on the run's *training* faces (never its test or held-o
 with ``side_det`` the detector box's mean side and ``side_train`` the training box's longer
 side; ``dx``, ``dy`` and ``log scale`` are the medians over the training faces whose box the
 detector found (robust to the odd wrong match). It is stored with the run as
-``results/runs/<id>/detector_<name>.json`` (``python -m sccnb detect calibrate RUN``).
+``results/runs/<id>/detector_<name>.json`` (``python -m sccnb detect calibrate RUN``;
+:func:`run_calibration` loads it, fitting it first where it is missing).
 
 **Which detection is a face's.** When fitting, the detection whose centre lies inside the
 training box (the highest IoU with it if several). When evaluating, the calibrated detection
@@ -42,7 +43,6 @@ the model crops in).
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -54,9 +54,10 @@ import numpy as np
 
 __all__ = ["DETECTORS", "DEFAULT_DETECTOR", "MATCH_IOU", "DetectorUnavailable",
            "DlibHog", "get_detector", "Calibration", "fit_calibration", "calibrate_run",
-           "load_calibration", "calibration_path", "match_detection", "box_spread",
-           "run_box_spread", "box_offsets", "jitter_histograms", "square", "box_iou",
-           "detection_rate", "add_arguments", "run"]
+           "run_calibration", "load_calibration", "calibration_path", "match_detection",
+           "matched_boxes", "offsets_from", "box_offsets", "box_spread", "offset_spread",
+           "training_detections", "jitter_histograms", "run_records", "detect_records", "square",
+           "box_iou", "detection_rate"]
 
 DEFAULT_DETECTOR = "dlib-hog"
 MATCH_IOU = 0.5  # a calibrated detection is a face's when its square overlaps the face's this much
@@ -267,21 +268,19 @@ def box_spread(detections: list[np.ndarray], train_boxes: np.ndarray,
     r = box_offsets(detections, train_boxes, calibration)
     return {"faces": len(r), "searched": len(train_boxes),
             "unit": "dx, dy: training-box sides; log_scale: log(calibrated / training side)",
-            **{k: _stats(r[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))},
-            "calibration": calibration.to_json()}
+            **offset_spread(r), "calibration": calibration.to_json()}
 
 
-def _run_detections(run, detector: str, max_faces: int | None, with_records: bool = False):
-    """(detections, training boxes, calibration) on the run's training faces: its stored
-    calibration, fitted first when missing (without storing it); with ``with_records``, the
-    training faces' records last."""
+def training_detections(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None = None,
+                        with_records: bool = False):
+    """(detections, training boxes, calibration) on the run's training faces (a seeded sample of
+    ``max_faces``): its stored calibration, fitted first when missing (without storing it); with
+    ``with_records``, the training faces' records last."""
     from .data.crops import face_box
-    from .data.datasets import DATASETS, load_records
-    from .data.prepare import data_root
+    from .data.datasets import DATASETS
 
     cfg = run.train_config
-    records = _sample(_quiet_records(cfg.dataset, data_root(cfg), "train", load_records),
-                      max_faces)
+    records = _sample(run_records(run, "train"), max_faces)
     train_boxes = np.stack([face_box(r, DATASETS[cfg.dataset].center_on) for r in records])
     found = detect_records(records, get_detector(detector))
     cal = load_calibration(run, detector) or fit_calibration(
@@ -312,6 +311,13 @@ def jitter_histograms(offsets: np.ndarray, bin_width: float = 0.01, limit: float
                             for a in range(3) for b in range(a + 1, 3)}}
 
 
+def offset_spread(offsets: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per quantity of ``(F, 3)`` offsets (:func:`box_offsets`: ``dx``, ``dy``, ``log_scale``):
+    mean, standard deviation, robust standard deviation (1.4826 x the median absolute
+    deviation) and the 5/25/50/75/95th percentiles (an empty dict for no faces)."""
+    return {k: _stats(offsets[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))}
+
+
 def _stats(x: np.ndarray) -> dict[str, float]:
     if len(x) == 0:
         return {}
@@ -319,52 +325,6 @@ def _stats(x: np.ndarray) -> dict[str, float]:
     return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
             "robust_std": float(1.4826 * np.median(np.abs(x - np.median(x)))),
             **{f"p{k}": float(v) for k, v in zip((5, 25, 50, 75, 95), q)}}
-
-
-def refined_boxes(run, records: list, boxes: np.ndarray, refine: int,
-                  device: str = "cpu") -> np.ndarray:
-    """The box of the last crop the photo path makes with ``refine`` re-crop passes from
-    ``boxes`` (training kind; NaN rows kept as NaN): the extent of the points predicted on the
-    pass before (:class:`sccnb.zoo.Landmarker`)."""
-    import dataclasses
-
-    from .zoo import Landmarker, points_extent
-
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    out = boxes.copy()
-    hit = np.flatnonzero(np.isfinite(boxes).all(axis=1))
-    if refine == 0 or len(hit) == 0:
-        return out
-    landmarker = Landmarker(run, device, refine=refine)
-    recs = [dataclasses.replace(records[i], box=boxes[i]) for i in hit]
-    crops, pred = landmarker.predict_records(recs, refine - 1)
-    out[hit] = points_extent(landmarker.to_image(crops, pred))
-    return out
-
-
-def run_box_spread(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None = None,
-                   with_offsets: bool = False, refine: int = 0) -> dict[str, Any]:
-    """:func:`box_spread` on the run's training faces (those its calibration is fitted on),
-    with its stored calibration (fitted first when missing, without storing it). With
-    ``with_offsets``, also ``"offsets"``: the per-face rows of :func:`box_offsets`. With
-    ``refine`` > 0, the spread is that of the box the photo path's last crop uses after that
-    many re-crop passes from the calibrated detector box (:func:`refined_boxes`), the boxes the
-    run's own predictions give."""
-    found, train_boxes, cal, records = _run_detections(run, detector, max_faces,
-                                                       with_records=True)
-    out = {"run": run.id, "split": "train", "detector": detector, "refine": int(refine),
-           **box_spread(found, train_boxes, cal)}
-    if refine:
-        boxes = refined_boxes(run, records, matched_boxes(found, train_boxes, cal), refine)
-        r = offsets_from(boxes, train_boxes)
-        out.update({k: _stats(r[:, i]) for i, k in enumerate(("dx", "dy", "log_scale"))})
-        out["unit"] = ("dx, dy: training-box sides; log_scale: log(refined / training side); "
-                       f"the box after {refine} re-crop passes")
-    else:
-        r = box_offsets(found, train_boxes, cal)
-    if with_offsets:
-        out["offsets"] = r
-    return out
 
 
 def calibration_path(run, detector: str = DEFAULT_DETECTOR) -> Path:
@@ -416,13 +376,11 @@ def calibrate_run(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None =
     for ``real300w`` the 80 % of photos that are not held out) and store it with the run.
     ``max_faces``: a seeded sample of that many faces (tests)."""
     from .data.crops import face_box
-    from .data.datasets import DATASETS, load_records
-    from .data.prepare import data_root
+    from .data.datasets import DATASETS
     from .provenance import write_json
 
     cfg = run.train_config
-    records = _sample(_quiet_records(cfg.dataset, data_root(cfg), "train", load_records),
-                      max_faces)
+    records = _sample(run_records(run, "train"), max_faces)
     center_on = DATASETS[cfg.dataset].center_on
     train_boxes = np.stack([face_box(r, center_on) for r in records])
     det = get_detector(detector)
@@ -433,15 +391,36 @@ def calibrate_run(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None =
     return cal
 
 
-def _quiet_records(dataset: str, root, split: str, load_records) -> list:
-    """Records without the expected partial-300-W warning (300w_mini, SynthFace)."""
+def run_calibration(run, detector: str = DEFAULT_DETECTOR, fit_missing: bool = True
+                    ) -> Calibration:
+    """The run's stored calibration for ``detector``; when there is none, fitted on its training
+    faces and stored (:func:`calibrate_run`), or with ``fit_missing=False`` a
+    FileNotFoundError saying how to fit it."""
+    cal = load_calibration(run, detector)
+    if cal is None:
+        if not fit_missing:
+            raise FileNotFoundError(
+                f"{run.id} has no {detector} calibration; fit it on its training faces with "
+                f"`python -m sccnb detect calibrate {run.id}`")
+        print(f"{run.id}: fitting the {detector} calibration on its training faces "
+              "(once; stored with the run)")
+        cal = calibrate_run(run, detector)
+    return cal
+
+
+def run_records(run, split: str) -> list:
+    """The faces of a run's ``split`` (its dataset under its data root), without the expected
+    warning that the 300-W folder is partial (300w_mini, SynthFace)."""
     import warnings
 
     from .data import IncompleteDatasetWarning
+    from .data.datasets import load_records
+    from .data.prepare import data_root
 
+    cfg = run.train_config
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IncompleteDatasetWarning)
-        return load_records(dataset, root, split)
+        return load_records(cfg.dataset, data_root(cfg), split)
 
 
 def detection_rate(records, detector: str = DEFAULT_DETECTOR) -> dict[str, Any]:
@@ -454,99 +433,3 @@ def detection_rate(records, detector: str = DEFAULT_DETECTOR) -> dict[str, Any]:
                 for rec, boxes in zip(records, detect_records(records, det)))
     return {"detector": detector, "faces": len(records), "found": int(found),
             "rate": found / max(1, len(records))}
-
-
-# --- command line ----------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import at_least
-
-    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    cal = sub.add_parser("calibrate", help="fit a run's detector-to-training-box mapping on its "
-                         "training faces; stored as results/runs/<id>/detector_<name>.json")
-    cal.add_argument("run", help="a shipped model name (e.g. real300w-scc), a run id or folder")
-    cal.add_argument("--max-faces", type=at_least(1), default=None,
-                     help="fit on a seeded sample of this many training faces")
-    spread = sub.add_parser("spread", help="how calibrated detector boxes scatter around a "
-                            "run's training boxes, on its training faces (JSON)")
-    spread.add_argument("run", help="a shipped model name, a run id or folder")
-    spread.add_argument("--max-faces", type=at_least(1), default=None,
-                        help="a seeded sample of this many training faces")
-    spread.add_argument("--out", default=None, help="also write this JSON file, with provenance")
-    spread.add_argument("--jitter-out", default=None, metavar="JSON",
-                        help="also write the offsets' marginal histograms, with provenance: "
-                        "the file a TrainConfig.box_jitter reads (sccnb/data/stats/)")
-    spread.add_argument("--refine", type=at_least(0), default=0, metavar="PASSES",
-                        help="the spread of the box after this many re-crop passes from the "
-                        "calibrated detector box (the last crop of the photo path), not of the "
-                        "detector box itself")
-    rate = sub.add_parser("rate", help="share of a folder's annotated faces the detector finds")
-    rate.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), required=True,
-                      help="300w PATH (.pts + images), wflw LIST, cofw FILE.mat")
-    rate.add_argument("--out", default=None, help="also write <out>/<detector>_<folder>.json "
-                      "with provenance")
-    for p in (cal, spread, rate):
-        p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=sorted(DETECTORS))
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        if args.action == "calibrate":
-            from .zoo import resolve_run
-
-            r = resolve_run(args.run)
-            cal = calibrate_run(r, args.detector, args.max_faces)
-            print(json.dumps(cal.to_json(), indent=1))
-            print(f"wrote {calibration_path(r, args.detector)}")
-            return 0
-        if args.action == "spread":
-            from .provenance import provenance, write_json
-            from .zoo import resolve_run
-
-            result = run_box_spread(resolve_run(args.run), args.detector, args.max_faces,
-                                    with_offsets=bool(args.jitter_out), refine=args.refine)
-            offsets = result.pop("offsets", None)
-            print(json.dumps(result, indent=1))
-            if args.out:
-                write_json(args.out, {**result, "provenance": provenance("cpu")})
-                print(f"wrote {args.out}")
-            if args.jitter_out:
-                hist = jitter_histograms(offsets)
-                write_json(args.jitter_out, {
-                    "what": "marginal histograms of calibrated detector-box offsets from the "
-                    "training boxes (dx, dy in training-box sides; log_scale = log(calibrated / "
-                    "training side)), the spread sccnb.data.augment.BoxJitter draws from"
-                    + (f"; here of the box after {args.refine} re-crop passes from the "
-                       "calibrated detector box (the photo path's last crop)"
-                       if args.refine else ""),
-                    "made_by": "python -m sccnb detect spread "
-                    f"{args.run} --detector {args.detector}"
-                    + (f" --refine {args.refine}" if args.refine else "") + " --jitter-out ...",
-                    "refine": args.refine,
-                    "run": result["run"], "split": "train", "detector": args.detector,
-                    "searched": result["searched"], **hist,
-                    "note": "aggregate histograms only: no face's box, shape or image",
-                    "provenance": provenance("cpu")})
-                print(f"wrote {args.jitter_out}")
-            return 0
-        from .config import portable_path
-        from .evalfolder import read_folder
-        from .provenance import provenance, write_json
-
-        from .outputs import check_outputs, claim_outputs
-
-        fmt, path = args.data
-        name = f"{args.detector}_{Path(path).resolve().name}.json"
-        if args.out:  # a file of that name that sccnb did not write is refused, before any work
-            check_outputs(args.out, [name], "detect")
-        result = {**detection_rate(read_folder(fmt, path), args.detector), "format": fmt,
-                  "data": portable_path(path),
-                  "criterion": "a detection's centre inside the face's landmark extent"}
-        print(json.dumps(result, indent=1))
-        if args.out:
-            claim_outputs(args.out, [name], "detect")
-            out = Path(args.out) / name
-            write_json(out, {**result, "provenance": provenance("cpu")})
-            print(f"wrote {out}")
-        return 0
-    except DetectorUnavailable as err:
-        raise SystemExit(str(err)) from None

@@ -1,15 +1,6 @@
 """``python -m sccnb eval RUN --data FORMAT PATH``: a stored or shipped model on your own
-annotated faces, with the protocol's boxes or a detector's.
-
-Formats (:data:`FORMATS`):
-
-* ``300w`` -- a folder of iBUG ``.pts`` files (1-based, 68 points) with the image beside each,
-  searched recursively (any folder structure);
-* ``wflw`` -- a WFLW annotation list (207 fields a line: 196 coordinates, the box, six flags,
-  the image path), images relative to a ``WFLW_images/`` folder next to or above the list (else
-  to the list's folder); or a WFLW root holding ``WFLW_annotations/`` (its test list is read);
-* ``cofw`` -- a COFW ``.mat`` (its test keys ``IsT``/``phisT``/``bboxesT``, else the training
-  keys).
+annotated faces, with the protocol's boxes or a detector's. The faces are read by format
+(``300w``, ``wflw``, ``cofw``: :mod:`sccnb.data.folder`).
 
 A model only evaluates faces of its own landmark layout (a 68-point model on 68-point faces).
 
@@ -19,21 +10,22 @@ run's test faces give its committed NME; ``detector`` crops around the detector'
 the run's calibration (:mod:`sccnb.detect`), scored on the faces the detector found, once as
 they are and once re-cropped on the predicted points (``detector_refined``,
 :data:`sccnb.zoo.DEFAULT_REFINE` passes: what ``predict`` does with a photo); ``both`` does
-both. Every prediction goes through :class:`sccnb.zoo.Landmarker`, the path photos take. Outputs under ``--out``: ``per_image.csv`` (one row per face and box kind: name, NME,
+both. Every prediction goes through :class:`sccnb.zoo.Landmarker`, the path photos take.
+Outputs under ``--out``: ``per_image.csv`` (one row per face and box kind: name, NME,
 detected, the box), ``summary.json`` (NME, FR@0.1, AUC@0.1 per box kind, detection rate, the
 calibration, provenance) and ``ced.png`` (the cumulative error distribution).
 
 :func:`detector_vs_protocol` gives the real-faces table its numbers: a run's held-out NME
 with protocol boxes, with detector boxes and with refined detector boxes, and the detection
-rate. ``python -m sccnb.evalfolder
-link-split RUN heldout DIR`` makes a folder of links to a run's held-out faces (nothing copied).
+rate. :func:`run_box_spread` measures how the detector path's boxes scatter around a run's
+training boxes (``detect spread``). ``python -m sccnb.evalfolder link-split RUN heldout DIR``
+makes a folder of links to a run's held-out faces (nothing copied).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -41,80 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data.records import DataFormatError, FaceRecord
+from .data.folder import FORMATS, read_folder
+from .data.records import FaceRecord
 
-__all__ = ["FORMATS", "BOX_KINDS", "OUTPUTS", "read_folder", "check_records", "evaluate_records",
-           "evaluate_folder", "detector_vs_protocol", "link_split", "plot_ced", "run_folder",
+__all__ = ["BOX_KINDS", "OUTPUTS", "check_records", "evaluate_records", "evaluate_folder",
+           "detector_vs_protocol", "refined_boxes", "run_box_spread", "link_split", "plot_ced",
            "main"]
 
-FORMATS = {"300w": "300w", "wflw": "wflw", "cofw": "cofw"}  # format -> dataset (its protocol)
 BOX_KINDS = ("protocol", "detector", "both")
-
-
-# --- reading a folder ------------------------------------------------------------------------
-def read_folder(fmt: str, path: str | Path) -> list[FaceRecord]:
-    """The annotated faces at ``path`` in format ``fmt`` (see the module docstring)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; supported: {', '.join(FORMATS)}")
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
-    records = {"300w": _read_300w_folder, "wflw": _read_wflw, "cofw": _read_cofw}[fmt](path)
-    if not records:
-        raise DataFormatError(path, f"no {fmt} faces found")
-    return records
-
-
-def _read_300w_folder(path: Path) -> list[FaceRecord]:
-    from .data import read_pts
-    from .data._io import find_image
-
-    files = [path] if path.is_file() else sorted(path.rglob("*.pts"))
-    root = path.parent if path.is_file() else path
-    records = []
-    for pts in files:
-        landmarks = read_pts(pts)
-        image = find_image(pts)
-        if image is None:
-            raise DataFormatError(pts, f"no image next to it (looked for {pts.stem}.jpg, "
-                                  ".png, ...)")
-        records.append(FaceRecord(name=image.relative_to(root).as_posix(),
-                                  image=str(image.resolve()), landmarks=landmarks,
-                                  layout="300w68" if len(landmarks) == 68 else
-                                  f"{len(landmarks)} points", source=str(pts), split="folder",
-                                  dataset="300w"))
-    return records
-
-
-def _read_wflw(path: Path) -> list[FaceRecord]:
-    from .data import read_wflw
-    from .data._io import ErrorPolicy
-    from .data.wflw import _read_full_list
-
-    if path.is_dir():
-        return list(read_wflw(path, "test"))
-    images = next((p / "WFLW_images" for p in path.parents[:3] if (p / "WFLW_images").is_dir()),
-                  path.parent)
-    return _read_full_list(path, images, "folder", ErrorPolicy("raise"))
-
-
-def _read_cofw(path: Path) -> list[FaceRecord]:
-    from .data import read_cofw
-    from .errors import DataError
-
-    try:
-        try:
-            return list(read_cofw(path, "test"))
-        except DataFormatError as err:
-            if "missing key" not in str(err):
-                raise
-            return list(read_cofw(path, "train"))
-    except DataFormatError:
-        raise
-    except Exception as err:  # noqa: BLE001 -- scipy and h5py fail in many ways on a bad file
-        raise DataError(f"{path}: not a readable COFW .mat file ({type(err).__name__}: "
-                        f"{str(err).strip()}); give COFW_test_color.mat or "
-                        "COFW_train_color.mat") from None
 
 
 def _check_layout(run, records: list[FaceRecord], where: str) -> None:
@@ -131,21 +57,6 @@ def _check_layout(run, records: list[FaceRecord], where: str) -> None:
 
 
 # --- evaluation ------------------------------------------------------------------------------
-def _calibration(run, detector: str, fit_missing: bool):
-    from .detect import calibrate_run, load_calibration
-
-    cal = load_calibration(run, detector)
-    if cal is None:
-        if not fit_missing:
-            raise FileNotFoundError(
-                f"{run.id} has no {detector} calibration; fit it on its training faces with "
-                f"`python -m sccnb detect calibrate {run.id}`")
-        print(f"{run.id}: fitting the {detector} calibration on its training faces "
-              "(once; stored with the run)")
-        cal = calibrate_run(run, detector)
-    return cal
-
-
 def _box_columns(df: pd.DataFrame, boxes: np.ndarray) -> pd.DataFrame:
     for i, col in enumerate(("box_x_min", "box_y_min", "box_x_max", "box_y_max")):
         df[col] = boxes[:, i]
@@ -311,15 +222,11 @@ def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
 
 # --- a run's held-out faces ------------------------------------------------------------------
 def _test_records(run, split: str | None) -> tuple[list[FaceRecord], str]:
-    from .data.datasets import DATASETS, load_records
-    from .data.prepare import data_root
-    from .detect import _quiet_records
+    from .data.datasets import DATASETS
+    from .detect import run_records
 
-    cfg = run.train_config
-    splits = DATASETS[cfg.dataset].tests if split is None else (split,)
-    root = data_root(cfg)
-    records = [r for s in splits for r in _quiet_records(cfg.dataset, root, s, load_records)]
-    return records, "+".join(splits)
+    splits = DATASETS[run.train_config.dataset].tests if split is None else (split,)
+    return [r for s in splits for r in run_records(run, s)], "+".join(splits)
 
 
 REFINE_SWEEP = (0, 1, 2, 3, 4)  # re-crop passes scored beside each run (choosing the default)
@@ -380,48 +287,58 @@ def link_split(run, split: str, out: str | Path) -> Path:
     return out
 
 
-# --- command line (called by `python -m sccnb eval RUN --data FORMAT PATH`) ------------------
-def run_folder(args: argparse.Namespace, run) -> int:
-    """``eval RUN --data FORMAT PATH [--boxes ...] [--out DIR]``."""
-    from .detect import DetectorUnavailable
-    from .errors import UserError
+# --- a run's training faces: how the detector path's boxes scatter -------------------------
+def refined_boxes(run, records: list[FaceRecord], boxes: np.ndarray, refine: int,
+                  device: str = "cpu") -> np.ndarray:
+    """The box of the last crop the photo path makes with ``refine`` re-crop passes from
+    ``boxes`` (training kind; NaN rows kept as NaN): the extent of the points predicted on the
+    pass before (:class:`sccnb.zoo.Landmarker`)."""
+    from .zoo import Landmarker, points_extent
 
-    fmt, path = args.data
-    device = "cuda" if args.device == "auto" and _cuda() else (
-        "cpu" if args.device == "auto" else args.device)
-    out = Path(args.out or Path("results") / "eval" / f"{run.id}_{fmt}_{Path(path).name}")
-    try:
-        result = evaluate_folder(run, fmt, path, args.boxes, args.detector, device, out,
-                                 force=getattr(args, "force", False))
-    except UserError:
-        raise  # its own one line
-    except (DataFormatError, ValueError, FileNotFoundError, DetectorUnavailable) as err:
-        raise SystemExit(f"eval: {err}") from None
-    rows = []
-    for kind, s in result["summary"].items():
-        if kind == "refine_passes":
-            continue
-        rows.append({"boxes": kind + (f" ({s['refine']} passes)" if s.get("refine") else ""),
-                     "faces": s.get("count", 0),
-                     "NME %": 100 * s["nme"] if "nme" in s else float("nan"),
-                     "FR@0.1 %": 100 * s["fr"] if "fr" in s else float("nan"),
-                     "AUC@0.1": s.get("auc", float("nan")),
-                     "detected": f"{s['detected']}/{s['faces']}" if "detected" in s else "all"})
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(json.dumps({"run": str(run.path), "out": str(out)}, indent=2))
-    return 0
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out = boxes.copy()
+    hit = np.flatnonzero(np.isfinite(boxes).all(axis=1))
+    if refine == 0 or len(hit) == 0:
+        return out
+    landmarker = Landmarker(run, device, refine=refine)
+    recs = [dataclasses.replace(records[i], box=boxes[i]) for i in hit]
+    crops, pred = landmarker.predict_records(recs, refine - 1)
+    out[hit] = points_extent(landmarker.to_image(crops, pred))
+    return out
 
 
-def _cuda() -> bool:
-    import torch
+def run_box_spread(run, detector: str = "dlib-hog", max_faces: int | None = None,
+                   with_offsets: bool = False, refine: int = 0) -> dict[str, Any]:
+    """:func:`sccnb.detect.box_spread` on the run's training faces (those its calibration is
+    fitted on), with its stored calibration (fitted first when missing, without storing it).
+    With ``with_offsets``, also ``"offsets"``: the per-face rows of
+    :func:`sccnb.detect.box_offsets`. With ``refine`` > 0, the spread is that of the box the
+    photo path's last crop uses after that many re-crop passes from the calibrated detector box
+    (:func:`refined_boxes`), the boxes the run's own predictions give."""
+    from .detect import (box_offsets, box_spread, matched_boxes, offset_spread, offsets_from,
+                         training_detections)
 
-    return torch.cuda.is_available()
+    found, train_boxes, cal, records = training_detections(run, detector, max_faces,
+                                                           with_records=True)
+    out = {"run": run.id, "split": "train", "detector": detector, "refine": int(refine),
+           **box_spread(found, train_boxes, cal)}
+    if refine:
+        boxes = refined_boxes(run, records, matched_boxes(found, train_boxes, cal), refine)
+        r = offsets_from(boxes, train_boxes)
+        out.update(offset_spread(r))
+        out["unit"] = ("dx, dy: training-box sides; log_scale: log(refined / training side); "
+                       f"the box after {refine} re-crop passes")
+    else:
+        r = box_offsets(found, train_boxes, cal)
+    if with_offsets:
+        out["offsets"] = r
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m sccnb.evalfolder link-split RUN SPLIT OUT``: :func:`link_split` (e.g. the
     shipped real-faces model's held-out faces, for ``eval --data 300w OUT``)."""
-    from .zoo import resolve_run
+    from .runs import resolve_run
 
     parser = argparse.ArgumentParser(prog="python -m sccnb.evalfolder")
     sub = parser.add_subparsers(dest="action", required=True)

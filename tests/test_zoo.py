@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import sccnb
-from sccnb.evalfolder import _test_records, evaluate_folder, link_split, read_folder
+from sccnb.data.folder import read_folder
+from sccnb.evalfolder import _test_records, evaluate_folder, link_split
 from sccnb.runs import SHIPPED, resolve_run
 from sccnb.train import ensure_run, resolve_config
 from sccnb.zoo import Landmarker

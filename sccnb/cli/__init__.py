@@ -1,7 +1,8 @@
 """Command line: ``python -m sccnb COMMAND ...``.
 
-Each command lives in the module that does the work; that module provides
-``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only when their command
+Each command has a module that provides ``add_arguments(parser)`` and ``run(args) -> int``:
+one of this package (``eval``, ``detect``: commands that use several library modules) or, for
+the others, the library module that does the work. Modules are imported only when their command
 runs, so ``--help`` is quick.
 
 Errors: an expected one (bad data, a bad config value, a bad checkpoint, a missing file, no
@@ -21,9 +22,9 @@ import sys
 COMMANDS = {
     "train": ("sccnb.train", "train a model from a named profile (or load the run if it exists)"),
     "runs": ("sccnb.study.plan", "train (or load) every run the tables and figures need"),
-    "eval": ("sccnb.evaluate", "evaluate a stored run on its test splits and print the summary"),
+    "eval": ("sccnb.cli.eval", "evaluate a stored run on its test splits and print the summary"),
     "predict": ("sccnb.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
-    "detect": ("sccnb.detect", "face detector: `detect calibrate RUN` (its boxes -> the run's "
+    "detect": ("sccnb.cli.detect", "face detector: `detect calibrate RUN` (its boxes -> the run's "
                "training boxes), `detect rate --data FORMAT PATH`"),
     "efficiency": ("sccnb.efficiency", "parameters, multiply-adds and latency (Table 4)"),
     "synth": ("sccnb.data.synth.cli", "generate the SynthFace dataset in the real file layouts"),
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except (Exception, KeyboardInterrupt) as err:
-        from .errors import one_line
+        from ..errors import one_line
 
         known = one_line(err, argv[0] if argv else "")
         if debug or known is None:
