@@ -266,10 +266,10 @@ def test_a_fresh_clone_elsewhere_rerenders_the_real_face_table_without_training(
     (tmp_path / "somewhere" / "shared").symlink_to(shared_data.parent)
     env = {**os.environ, "PYTHONPATH": str(clone), "SCCNB_CACHE": str(tmp_path / "cache")}
     env.pop("SCCNB_RUNS", None)
-    script = ("from sccnb.study.common import StudySetup; from sccnb.study import real300w; "
+    script = ("from sccnb.study.common import StudySetup; from sccnb.study import verdicts; "
               "import sccnb, sys; assert sccnb.__file__.startswith(sys.argv[1]), sccnb.__file__; "
               "s = StudySetup(profile='real300w_cpu', missing='skip'); "
-              "real300w.render(s, sys.argv[2]); print('missing', sorted(set(s.missing_runs)))")
+              "verdicts.render(s, sys.argv[2]); print('missing', sorted(set(s.missing_runs)))")
     proc = subprocess.run([sys.executable, "-c", script, str(clone), str(tmp_path / "out")],
                           cwd=clone, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,9 +1,9 @@
 """Command line: ``python -m sccnb COMMAND ...``.
 
 Each command has a module that provides ``add_arguments(parser)`` and ``run(args) -> int``:
-one of this package (``eval``, ``detect``: commands that use several library modules) or, for
-the others, the library module that does the work. Modules are imported only when their command
-runs, so ``--help`` is quick.
+one of this package (``eval``, ``detect``, ``runs``: commands that use several library modules)
+or, for the others, the library module that does the work. Modules are imported only when their
+command runs, so ``--help`` is quick.
 
 Errors: an expected one (bad data, a bad config value, a bad checkpoint, a missing file, no
 CUDA: :mod:`sccnb.errors`) is printed as one line on stderr, ``error: ...``, with a non-zero
@@ -21,7 +21,7 @@ import sys
 # command -> (module, one-line help)
 COMMANDS = {
     "train": ("sccnb.train", "train a model from a named profile (or load the run if it exists)"),
-    "runs": ("sccnb.study.plan", "train (or load) every run the tables and figures need"),
+    "runs": ("sccnb.cli.runs", "train (or load) every run the tables and figures need"),
     "eval": ("sccnb.cli.eval", "evaluate a stored run on its test splits and print the summary"),
     "predict": ("sccnb.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
     "detect": ("sccnb.cli.detect", "face detector: `detect calibrate RUN` (its boxes -> the run's "

@@ -22,11 +22,11 @@ __all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value",
            "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation",
            "arm_matrix", "converged_label", "window_epochs", "late_window", "late_trend",
            "late_trend_mean", "CLAIM_NOTES", "CONVERGENCE_NOTE", "CLAIM_COLUMNS",
-           "adjust_families", "write_claims", "TABLE_FAMILY"]
+           "adjust_families", "write_claims", "TABLE_FAMILY", "WORKERS"]
 
-# parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
+# Parallel training processes per profile (the CPU profiles train with 1 thread each: on 2
 # cores two 1-thread runs side by side finish sooner than two 2-thread runs one after another)
-_WORKERS = {"cpu": 2, "real300w_cpu": 2}
+WORKERS = {"cpu": 2, "real300w_cpu": 2}
 
 
 @dataclasses.dataclass
@@ -58,7 +58,7 @@ class StudySetup:
         """Ensure every variant x seed is trained (loading the runs that exist). ``seeds``
         gives some variants their own seeds (default: the setup's). With ``missing="skip"``
         nothing trains: variants keep the runs found, and :attr:`missing_runs` lists the rest."""
-        workers = self.workers or _WORKERS.get(self.profile, 1)
+        workers = self.workers or WORKERS.get(self.profile, 1)
         if not self.workers and self.profile in ("gpu", "paper", "real300w"):
             import torch
 

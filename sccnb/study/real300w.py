@@ -20,8 +20,8 @@ from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, adjust
                      claim_rows, converged_label, late_trend_mean, plot_validation_curves,
                      seed_mean, table_provenance, write_claims)
 
-__all__ = ["run", "ablations", "render", "METHODS", "EVIDENCE", "TABLES", "SHIPPED_ARMS",
-           "evidence_configs", "table_arms", "PAPER_FAMILY"]
+__all__ = ["run", "ablations", "METHODS", "EVIDENCE", "TABLES", "SHIPPED_ARMS",
+           "evidence_configs", "table_arms", "PAPER_FAMILY", "SHORT_NAMES"]
 
 METHODS = {"SCC (full model)": {}, "FC baseline (Soft Wing)": dict(head="fc")}
 
@@ -433,36 +433,3 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
         for claims in adjust_families(list(out.values())):
             write_claims(claims)
     return out
-
-
-def render(setup: StudySetup, out_dir: str | Path, with_detector: bool = True,
-           ablation_tables: bool = True) -> dict[str, pd.DataFrame]:
-    """Every real-face table with its claims, the claims adjusted over their families *across*
-    tables, the power plan (``power_plan``; skipped, saying so, where the profile's pre-plan
-    runs are not in the store, e.g. at smoke size) and the verdict figure
-    (``figures/verdicts``): what ``make real300w`` renders. Returns the claim tables by name."""
-    from ..claims import forest_plot
-    from ..report import save_figure
-    from . import power
-
-    try:
-        plan = power.plan(setup)
-    except FileNotFoundError as exc:  # another profile or data: no pre-plan runs to plan from
-        print(f"power plan skipped: {exc}")
-        design, ref = {}, None
-    else:
-        power.write_plan(plan, setup, out_dir)
-        design = power.design_mde(plan)
-        ref = plan.attrs["noise"]["seed_sd"] ** 2  # caps each claim's ν (sccnb.claims)
-    frames = {"table3_real300w": run(setup, out_dir, with_detector, design, True, ref)[1]}
-    if ablation_tables:
-        frames.update(ablations(setup, out_dir, design, True, ref))
-    names = [n for n in TABLES if n in frames]
-    frames = dict(zip(names, adjust_families([frames[n] for n in names])))
-    for claims in frames.values():
-        write_claims(claims)
-    fig = forest_plot({f"{TABLES[n][0]} — {SHORT_NAMES[n]}": f for n, f in frames.items()},
-                      title=f"What reproduces on real 300-W faces (profile {setup.profile}): "
-                            "Δ NME = better − worse, points")
-    save_figure(fig, out_dir, "verdicts")
-    return frames
