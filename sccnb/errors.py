@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 
 __all__ = ["UserError", "ConfigError", "DataError", "NotFound", "CheckpointError",
-           "DeviceError", "OwnershipError", "Interrupted", "one_line", "resolve_device"]
+           "DeviceError", "OwnershipError", "Interrupted", "one_line", "resolve_device",
+           "DEVICE_NAME"]
 
 
 class UserError(Exception):
@@ -87,7 +88,7 @@ def _join(text: str) -> str:
     return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # what --device accepts
 
 
 def resolve_device(name: str) -> "torch.device":  # noqa: F821 -- torch imported inside
@@ -96,7 +97,7 @@ def resolve_device(name: str) -> "torch.device":  # noqa: F821 -- torch imported
     import torch
 
     name = str(name).strip().lower()
-    if not _DEVICE.match(name):
+    if not DEVICE_NAME.match(name):
         raise DeviceError(f"device {name!r} is not a device name; use auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

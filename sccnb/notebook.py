@@ -160,9 +160,9 @@ def _datasets() -> list[str]:
 
 
 def _device(value: Any) -> str | None:
-    from .errors import _DEVICE
+    from .errors import DEVICE_NAME
 
-    return None if _DEVICE.match(str(value).strip().lower()) else "auto, cpu, cuda or cuda:N"
+    return None if DEVICE_NAME.match(str(value).strip().lower()) else "auto, cpu, cuda or cuda:N"
 
 
 def _input_size(value: Any) -> str | None:

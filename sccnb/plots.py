@@ -10,7 +10,7 @@ import pandas as pd
 from .layouts import Layout, get_layout
 
 __all__ = ["draw_landmarks", "correlation_heatmap", "graph_on_face", "forward_shapes",
-           "PART_COLOURS"]
+           "PART_COLOURS", "part_order"]
 
 PART_COLOURS = {
     "contour": "#1f77b4", "brow_left": "#8c564b", "brow_right": "#8c564b",
@@ -40,7 +40,7 @@ def draw_landmarks(ax, image, points, layout: str | Layout, *, color: str | None
     ax.set_axis_off()
 
 
-def _part_order(lay: Layout) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+def part_order(lay: Layout) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
     """Landmark order grouped by face part, and (part, start, end) spans in that order."""
     order, spans = [], []
     for part, (idx, _) in lay.parts.items():
@@ -56,7 +56,7 @@ def correlation_heatmap(corr: np.ndarray, layout: str | Layout, ax=None, title: 
     import seaborn as sns
 
     lay = get_layout(layout)
-    order, spans = _part_order(lay)
+    order, spans = part_order(lay)
     c = np.asarray(corr)[np.ix_(order, order)]
     if ax is None:
         _, ax = plt.subplots(figsize=(6.2, 5.4))

@@ -19,7 +19,7 @@ from sccnb.layouts import get_layout  # noqa: E402
 from sccnb.metrics import nme  # noqa: E402
 from sccnb.model import topk_mask  # noqa: E402
 from sccnb.notebook import repo_path, results_dir, shown_path  # noqa: E402
-from sccnb.plots import _part_order  # noqa: E402
+from sccnb.plots import part_order  # noqa: E402
 from sccnb.provenance import REPO_ROOT  # noqa: E402
 from sccnb.study import tour  # noqa: E402
 
@@ -61,7 +61,7 @@ def test_neighbour_view_highlights_the_landmarks_top_k_row(graphs):
     np.testing.assert_allclose(_gid(face, "neighbours").get_offsets(), graph.mean[view.neighbours])
     np.testing.assert_allclose(_gid(face, "landmark").get_offsets(), graph.mean[[landmark]])
     # the outlined row of the heatmap is the landmark's, in the heatmap's part order
-    order, _ = _part_order(get_layout("300w68"))
+    order, _ = part_order(get_layout("300w68"))
     assert order[int(_gid(heat, "row").get_y())] == landmark
     dotted = _gid(heat, "row_neighbours").get_offsets()
     assert set(order[(dotted[:, 0] - 0.5).astype(int)]) == row_of_m

@@ -170,7 +170,7 @@ def draw_neighbours(graph: ShapeGraph, k: int, landmark: int, name: str = "") ->
     that row as bars (the ``k + 1`` kept entries coloured)."""
     import matplotlib.pyplot as plt
 
-    from ..plots import _part_order, correlation_heatmap, graph_on_face
+    from ..plots import correlation_heatmap, graph_on_face, part_order
 
     near = neighbours(graph.corr, k, landmark)
     row = np.asarray(graph.corr)[landmark]
@@ -189,7 +189,7 @@ def draw_neighbours(graph: ShapeGraph, k: int, landmark: int, name: str = "") ->
     face.scatter(pts[[landmark], 0], pts[[landmark], 1], s=110, color="k", marker="*",
                  zorder=6, gid="landmark")
 
-    order, spans = _part_order(get_layout(graph.layout))  # the heatmap's landmark order
+    order, spans = part_order(get_layout(graph.layout))  # the heatmap's landmark order
     where = np.argsort(order)  # landmark -> its position in that order
     correlation_heatmap(graph.corr, graph.layout, heat, title)
     heat.add_patch(plt.Rectangle((0, where[landmark]), len(order), 1, fill=False,
