@@ -17,8 +17,9 @@ Every config is validated when it is made (:meth:`TrainConfig.validate`: types, 
 allowed values, each error a :class:`~sccnb.errors.ConfigError` naming the key), so a bad
 ``--set`` fails before any data is read or any run folder is made.
 
-This module depends on nothing else of the package but the dataset table, the layouts and the
-error types, so the run store (:mod:`sccnb.runs`), evaluation and training can all build on it.
+This module depends on nothing else of the package but the dataset table, the layouts, the
+error types and the repository's root (:data:`sccnb.provenance.REPO_ROOT`, for portable paths),
+so the run store (:mod:`sccnb.runs`), evaluation and training can all build on it.
 """
 
 from __future__ import annotations

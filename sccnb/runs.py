@@ -44,7 +44,8 @@ found by its id, its folder, a weights file in it or a shipped model's name
 
 Dependencies go one way: this module builds on :mod:`sccnb.config`, :mod:`sccnb.provenance`,
 the model and the data fingerprint; :mod:`sccnb.evaluate`, :mod:`sccnb.train` and everything
-that applies or reports a run build on it.
+that applies or reports a run build on it (``tests/test_imports.py`` checks that the package's
+imports have no circle).
 """
 
 from __future__ import annotations
