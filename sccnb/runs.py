@@ -616,6 +616,13 @@ SHIPPED: dict[str, ShippedModel] = {
     "real300w-fc": ShippedModel("real300w_cpu-real300w-fc-7e76961e0b",
                                 "FC baseline (Soft Wing), 68 points, real 300-W faces, profile "
                                 "real300w_cpu at 100 epochs (drops 60/72), seed 0"),
+    # The photo model: real300w-scc's config at 128² input (issue 22's stretch). Not an arm of
+    # the study's evidence (one seed, not in any claim): its held-out numbers are in
+    # docs/photos.md.
+    "real300w-scc-128": ShippedModel("real300w_cpu-real300w-scc-badd66a415",
+                                     "SCC (full model), 68 points, real 300-W faces, profile "
+                                     "real300w_cpu at 128² input, 100 epochs (drops 60/72), "
+                                     "seed 0: the sharpest model for photos"),
 }
 
 

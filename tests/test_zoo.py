@@ -47,13 +47,21 @@ def test_shipped_names_are_the_seed0_evidence_runs(shared_data):
 
     from sccnb.runs import run_id
     from sccnb.study.common import StudySetup
-    from sccnb.study.real300w import EVIDENCE, SHIPPED_ARMS
+    from sccnb.study.real300w import EVIDENCE, SHIPPED_ARMS, SHIPPED_VARIANTS
 
     setup = StudySetup(profile="real300w_cpu", data_root=str(shared_data / "300w_mini"))
-    assert set(SHIPPED_ARMS) == set(SHIPPED)
-    for name, (comparison, label) in SHIPPED_ARMS.items():
-        changes = {lb: ch for lb, ch, _ in EVIDENCE[comparison]}[label]
-        cfg = dataclasses.replace(setup.config("real300w", **changes), seed=0)
+    assert set(SHIPPED_ARMS) | set(SHIPPED_VARIANTS) == set(SHIPPED)
+    assert not set(SHIPPED_ARMS) & set(SHIPPED_VARIANTS)
+
+    def arm_changes(name):
+        comparison, label = SHIPPED_ARMS[name]
+        return {lb: ch for lb, ch, _ in EVIDENCE[comparison]}[label]
+
+    changes = {name: arm_changes(name) for name in SHIPPED_ARMS}
+    for name, (base, extra) in SHIPPED_VARIANTS.items():
+        changes[name] = {**arm_changes(base), **extra}
+    for name, ch in changes.items():
+        cfg = dataclasses.replace(setup.config("real300w", **ch), seed=0)
         assert SHIPPED[name].run_id == run_id(cfg), name
 
 

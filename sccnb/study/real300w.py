@@ -21,6 +21,7 @@ from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, adjust
                      seed_mean, table_provenance, write_claims)
 
 __all__ = ["run", "ablations", "METHODS", "EVIDENCE", "TABLES", "SHIPPED_ARMS",
+           "SHIPPED_VARIANTS",
            "evidence_configs", "table_arms", "PAPER_FAMILY", "SHORT_NAMES"]
 
 METHODS = {"SCC (full model)": {}, "FC baseline (Soft Wing)": dict(head="fc")}
@@ -87,6 +88,9 @@ EVIDENCE: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
 # The arms whose seed-0 runs ship as named models (sccnb.runs.SHIPPED): comparison, label.
 SHIPPED_ARMS = {"real300w-scc": ("schedule", "SCC, 100 epochs, drops 60/72"),
                 "real300w-fc": ("schedule", "FC, 100 epochs, drops 60/72")}
+# Shipped models that are not arms of the evidence: name -> (the shipped arm whose config they
+# change, the changes). One seed each, in no claim (docs/photos.md).
+SHIPPED_VARIANTS = {"real300w-scc-128": ("real300w-scc", {"input_size": 128})}
 
 
 def evidence_configs(setup: StudySetup, only: tuple[str, ...] = ()) -> list:
@@ -131,6 +135,11 @@ def detector_columns(run) -> dict:
 
     path = run.path / "detector_vs_protocol_dlib-hog.json"
     d = json.loads(path.read_text()) if path.is_file() else {}
+    swept = d.get("refine_passes", {}).get(str(DEFAULT_REFINE))
+    if "detector_boxes" in d and d.get("refine") != DEFAULT_REFINE and swept:
+        # the sweep scored this number of passes on the same faces already
+        d = {**d, "detector_refined": swept, "refine": DEFAULT_REFINE}
+        write_json(path, d)
     if "detector_boxes" not in d or d.get("refine") != DEFAULT_REFINE:
         try:
             from ..evalfolder import detector_vs_protocol
