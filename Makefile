@@ -222,14 +222,14 @@ else
 resolution: $(RESOLUTION)/tables/resolution.csv
 endif
 
-# The shipped real-faces SCC model (sccnb.zoo: committed half-precision weights, nothing to
+# The shipped photo model, real300w-scc-128 (sccnb.zoo: committed half-precision weights, nothing to
 # train) on every photo of ../shared/data/samples, the faces found by the detector
 # (sccnb.detect) and each re-cropped on its predicted points (the photo path's default,
 # sccnb.zoo.Landmarker). The overlays show real photos, which are not ours to redistribute: they
 # stay in a git-ignored folder.
 SAMPLES := ../shared/data/samples
 predict-samples:
-	$(PY) -m sccnb predict --model real300w-scc $(SAMPLES) --out results/real300w_cpu/predictions
+	$(PY) -m sccnb predict --model real300w-scc-128 $(SAMPLES) --out results/real300w_cpu/predictions
 
 # The shipped models on their own held-out 300w_mini faces through `eval --data` (a folder of
 # links, nothing copied), with protocol boxes (the run's own NME), detector boxes and refined
@@ -237,7 +237,7 @@ predict-samples:
 HELDOUT := .cache/real300w_heldout
 eval-heldout:
 	$(PY) -m sccnb.evalfolder link-split real300w-scc heldout $(HELDOUT)
-	for m in real300w-scc real300w-fc; do \
+	for m in real300w-scc-128 real300w-scc real300w-fc; do \
 		$(PY) -m sccnb eval $$m --data 300w $(HELDOUT) --boxes both \
 			--out results/eval/$${m}_heldout; done
 
