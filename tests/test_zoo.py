@@ -232,7 +232,9 @@ def test_refinement_recrops_on_the_predicted_extent(real_run):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (160, 200, 3), dtype=np.uint8)
     lm = Landmarker(real_run)
-    assert lm.refine == 2 and lm.can_refine  # the default for a 300-W model
+    from sccnb.zoo import DEFAULT_REFINE
+
+    assert lm.refine == DEFAULT_REFINE > 0 and lm.can_refine  # the default for a 300-W model
     box = np.array([[40.0, 30.0, 150.0, 140.0]])
     p0 = lm.landmarks(image, box, refine=0)
     p1 = lm.landmarks(image, box, refine=1)
