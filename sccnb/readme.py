@@ -5,7 +5,6 @@ the README is out of date with the result files (the test suite runs it).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -322,18 +321,3 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", check: bool = False,
         changed |= _replace_blocks(photos_page, [
             (PHOTOS_START, PHOTOS_END, lambda: photo_table(link_prefix="../"))], check)
     return changed
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if README.md is out of date with results/")
-    parser.add_argument("--profile", default="cpu")
-
-
-def run(args: argparse.Namespace) -> int:
-    changed = update_readme(check=args.check, profile=args.profile)
-    if args.check and changed:
-        print("README.md's results block is out of date: run `python -m sccnb readme`")
-        return 1
-    print("README.md results block " + ("updated" if changed else "already up to date"))
-    return 0

@@ -46,7 +46,7 @@ NO_CUDA = not torch.cuda.is_available()
 def _whole_image_flag() -> list[str]:
     """``--whole-image`` where ``predict`` finds faces with a detector by default, else nothing
     (the whole image is then the default)."""
-    from sccnb import predict
+    from sccnb.cli import predict
 
     parser = argparse.ArgumentParser()
     predict.add_arguments(parser)
@@ -815,7 +815,7 @@ def test_a_damaged_resume_checkpoint_is_refused_before_training(tmp_path):
 
 
 def test_unexpected_errors_keep_their_traceback(capsys, monkeypatch):
-    import sccnb.efficiency as eff
+    import sccnb.cli.efficiency as eff
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sccnb.data.check import add_arguments, check_dataset, format_report, run
+from sccnb.cli.data import add_arguments, run
+from sccnb.data.check import check_dataset, format_report
 from test_readers import (face_points, make_300w_root, make_wflw_root, synthetic_cofw,
                           write_cofw_v73)
 

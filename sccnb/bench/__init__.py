@@ -70,16 +70,13 @@ How things are measured (choices the issue leaves open):
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..provenance import provenance, write_json
-from .common import AMP_CHOICES, CHANNELS_LAST_CHOICES, numerics
+from .common import numerics
 from .goals import GOALS, Goal
 from .inference import bench_inference
 from .profiles import bench_profiles
@@ -146,44 +143,10 @@ def run_all(out_dir: str | Path = "results/bench", device: str = "auto", quick: 
 
 
 # --- command line ----------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import at_least
 
-    parser.description = (
-        "Measure training throughput (SCC vs FC), data-pipeline overhead and the paper "
-        "recipe's projected wall time, inference latency/throughput, SynthFace generation "
-        "speed and the CPU profiles' training speed at their own scale; write "
-        "results/bench/<name>.json and summary.json. Numbers are measured, "
-        "never asserted: a missed goal is reported, not an error.")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--out", default="results/bench", help="output folder")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny settings (seconds; for tests): goals are then n/a")
-    parser.add_argument("--only", action="append", choices=list(BENCHMARKS), metavar="NAME",
-                        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
-    parser.add_argument("--threads", type=at_least(0), default=0,
-                        help="torch CPU threads (default 0 = torch's default, all cores)")
-    parser.add_argument("--amp", default="auto", choices=AMP_CHOICES,
-                        help="precision of the model benchmarks: auto = bf16 autocast on "
-                        "CUDA, fp32 elsewhere; bf16 or off on any device")
-    parser.add_argument("--channels-last", default="auto", choices=CHANNELS_LAST_CHOICES,
-                        help="memory format: auto = channels_last on CUDA only")
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
     for g in summary["goals"]:
         value = "—" if g["value"] is None else f"{g['value']:.4g}"
         print(f"  {g['name']:26s} {value:>10s} {g['unit']:9s} goal {g['op']} "
               f"{g['threshold']:g}  [{g['status']}]")
     print(f"{summary['goals_met']} of {summary['goals_applicable']} applicable goals met")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    summary = run_all(args.out, args.device, args.quick, args.only,
-                      progress=lambda name: print(f"bench {name} ...", flush=True),
-                      amp=args.amp, channels_last=args.channels_last)
-    print(f"wrote {args.out}/ ({', '.join(summary['benchmarks'])}, summary.json)")
-    _print_summary(summary)
-    return 0

@@ -23,16 +23,16 @@ COMMANDS = {
     "train": ("sccnb.train", "train a model from a named profile (or load the run if it exists)"),
     "runs": ("sccnb.cli.runs", "train (or load) every run the tables and figures need"),
     "eval": ("sccnb.cli.eval", "evaluate a stored run on its test splits and print the summary"),
-    "predict": ("sccnb.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
+    "predict": ("sccnb.cli.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
     "detect": ("sccnb.cli.detect", "face detector: `detect calibrate RUN` (its boxes -> the run's "
                "training boxes), `detect rate --data FORMAT PATH`"),
-    "efficiency": ("sccnb.efficiency", "parameters, multiply-adds and latency (Table 4)"),
+    "efficiency": ("sccnb.cli.efficiency", "parameters, multiply-adds and latency (Table 4)"),
     "synth": ("sccnb.data.synth.cli", "generate the SynthFace dataset in the real file layouts"),
-    "readme": ("sccnb.readme", "regenerate README.md's results block from results/ (--check)"),
-    "bench": ("sccnb.bench", "benchmarks: training/inference throughput, data pipeline"),
+    "readme": ("sccnb.cli.readme", "regenerate README.md's results block from results/ (--check)"),
+    "bench": ("sccnb.cli.bench", "benchmarks: training/inference throughput, data pipeline"),
     "device-check": ("sccnb.device_check",
                      "the GPU session's ten-minute check (smoke size on a CPU)"),
-    "data": ("sccnb.data.check", "validate a downloaded dataset folder: `data check FORMAT PATH`"),
+    "data": ("sccnb.cli.data", "validate a downloaded dataset folder: `data check FORMAT PATH`"),
 }
 
 
