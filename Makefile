@@ -236,7 +236,7 @@ predict-samples:
 # detector boxes (the photo path).
 HELDOUT := .cache/real300w_heldout
 eval-heldout:
-	$(PY) -m sccnb.evalfolder link-split real300w-scc heldout $(HELDOUT)
+	$(PY) -m sccnb link-split real300w-scc heldout $(HELDOUT)
 	for m in real300w-scc-128 real300w-scc real300w-fc; do \
 		$(PY) -m sccnb eval $$m --data 300w $(HELDOUT) --boxes both \
 			--out results/eval/$${m}_heldout; done

@@ -25,7 +25,6 @@ results go to ``results/smoke`` (git-ignored) unless ``--results`` says otherwis
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -209,7 +208,7 @@ def plan(results: Path, size: str, data_root: Path, epochs: int = DEFAULT_EPOCHS
 
     step = STEPS["environment"]
     out = check / "environment.json"
-    runs.append(StepRun(step, [py, "-m", "sccnb.device_check", "--environment", str(out)],
+    runs.append(StepRun(step, [py, "-m", "sccnb.cli.device_check", "--environment", str(out)],
                         check / "environment.log", lambda: _environment_result(out),
                         limit_s=limit(step)))
 
@@ -234,7 +233,7 @@ def plan(results: Path, size: str, data_root: Path, epochs: int = DEFAULT_EPOCHS
         "DEVICE_DATA")
     step = STEPS["real300w-train"]
     record = check / "real300w_runs.json"
-    cmd = [py, "-m", "sccnb.device_check", "--train-real300w", str(record),
+    cmd = [py, "-m", "sccnb.cli.device_check", "--train-real300w", str(record),
            str(data_root.resolve()), json.dumps(overrides),
            "0" if smoke else str(step.budget_s)]
     runs.append(StepRun(step, None if skip else cmd, check / "real300w_train.log",
@@ -421,80 +420,8 @@ def train_real300w(record: Path, data_root: Path, overrides: dict[str, Any],
     return rec
 
 
-# --- command line ----------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import at_least
-
-    parser.description = __doc__.split("\n\n")[0]
-    parser.add_argument("--size", default="auto", choices=SIZES,
-                        help="full (a GPU: about ten minutes), smoke (toy sizes, a CPU is "
-                        "enough), auto = full where CUDA is available, else smoke")
-    parser.add_argument("--results", default="",
-                        help="where to write (default results/, or results/smoke at smoke "
-                        "size); runs go to RESULTS/runs")
-    parser.add_argument("--data-root", default="",
-                        help="300w_mini (default .data/300w_mini when present, else "
-                        "../shared/data/300w_mini)")
-    parser.add_argument("--epochs", type=at_least(1), default=DEFAULT_EPOCHS,
-                        help="epochs of the real300w profile at full size (its 300 reduced "
-                        "to fit the budget)")
-    parser.add_argument("--archive", default="",
-                        help="also keep everything written (without checkpoints) in this "
-                        ".tar.gz, rewritten after every step (e.g. $OUT/device_check.tar.gz)")
-    parser.add_argument("--only", action="append", default=[], choices=list(STEPS),
-                        metavar="STEP", help=f"run only this step (repeatable): "
-                        f"{', '.join(STEPS)}")
-
+# --- where the real faces are -------------------------------------------------------------
 
 def default_data_root() -> Path:
     local = REPO_ROOT / ".data" / "300w_mini"
     return local if local.is_dir() else REPO_ROOT.parent / "shared" / "data" / "300w_mini"
-
-
-def run(args: argparse.Namespace) -> int:
-    import torch
-
-    size = args.size
-    if size == "auto":
-        size = "full" if torch.cuda.is_available() else "smoke"
-        if size == "smoke":
-            print("[device-check] no CUDA device: running the steps at smoke size")
-    elif (size == "full" and not torch.cuda.is_available()
-          and tuple(args.only) != ("real300w-table",)):  # rendering needs no GPU
-        print("[device-check] --size full needs a CUDA device (torch sees none); "
-              "--size smoke runs the same steps at toy size on a CPU", file=sys.stderr)
-        return 2
-    results = Path(args.results or (REPO_ROOT / "results" / ("smoke" if size == "smoke"
-                                                             else "")))
-    results = results if results.is_absolute() else REPO_ROOT / results
-    data_root = Path(args.data_root) if args.data_root else default_data_root()
-    data_root = data_root if data_root.is_absolute() else REPO_ROOT / data_root
-    runs = plan(results, size, data_root, args.epochs, tuple(args.only))
-    archive = Path(args.archive) if args.archive else None
-    summary = run_steps(runs, results / "device_check", size,
-                        echo=lambda line: print(line, flush=True),
-                        after_save=archive and (lambda: write_archive(results, archive)))
-    print(render_summary(summary))
-    print(f"[device-check] wrote {results / 'device_check' / 'summary.json'}"
-          + (f" and {archive}" if archive else ""))
-    return 0 if summary["ok"] else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The steps run in their own processes: ``python -m sccnb.device_check --environment
-    PATH`` and ``--train-real300w RECORD DATA_ROOT OVERRIDES_JSON BUDGET_S``; anything else
-    is the command line of ``python -m sccnb device-check``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) == 2 and argv[0] == "--environment":
-        write_environment(Path(argv[1]))
-        return 0
-    if len(argv) == 5 and argv[0] == "--train-real300w":
-        train_real300w(Path(argv[1]), Path(argv[2]), json.loads(argv[3]), float(argv[4]))
-        return 0
-    parser = argparse.ArgumentParser(prog="python -m sccnb.device_check")
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,13 +18,12 @@ calibration, provenance) and ``ced.png`` (the cumulative error distribution).
 :func:`detector_vs_protocol` gives the real-faces table its numbers: a run's held-out NME
 with protocol boxes, with detector boxes and with refined detector boxes, and the detection
 rate. :func:`run_box_spread` measures how the detector path's boxes scatter around a run's
-training boxes (``detect spread``). ``python -m sccnb.evalfolder link-split RUN heldout DIR``
+training boxes (``detect spread``). ``python -m sccnb link-split RUN heldout DIR``
 makes a folder of links to a run's held-out faces (nothing copied).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 from pathlib import Path
@@ -333,24 +332,3 @@ def run_box_spread(run, detector: str = "dlib-hog", max_faces: int | None = None
     if with_offsets:
         out["offsets"] = r
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m sccnb.evalfolder link-split RUN SPLIT OUT``: :func:`link_split` (e.g. the
-    shipped real-faces model's held-out faces, for ``eval --data 300w OUT``)."""
-    from .runs import resolve_run
-
-    parser = argparse.ArgumentParser(prog="python -m sccnb.evalfolder")
-    sub = parser.add_subparsers(dest="action", required=True)
-    link = sub.add_parser("link-split", help="a folder of links to a run's test faces")
-    link.add_argument("run", help="a shipped model name, a run id or folder")
-    link.add_argument("split", help="e.g. heldout")
-    link.add_argument("out")
-    args = parser.parse_args(argv)
-    out = link_split(resolve_run(args.run), args.split, args.out)
-    print(f"{sum(1 for _ in out.rglob('*.pts'))} faces linked under {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -27,11 +27,13 @@ COMMANDS = {
     "detect": ("sccnb.cli.detect", "face detector: `detect calibrate RUN` (its boxes -> the run's "
                "training boxes), `detect rate --data FORMAT PATH`"),
     "efficiency": ("sccnb.cli.efficiency", "parameters, multiply-adds and latency (Table 4)"),
-    "synth": ("sccnb.data.synth.cli", "generate the SynthFace dataset in the real file layouts"),
+    "synth": ("sccnb.cli.synth", "generate the SynthFace dataset in the real file layouts"),
     "readme": ("sccnb.cli.readme", "regenerate README.md's results block from results/ (--check)"),
     "bench": ("sccnb.cli.bench", "benchmarks: training/inference throughput, data pipeline"),
-    "device-check": ("sccnb.device_check",
+    "device-check": ("sccnb.cli.device_check",
                      "the GPU session's ten-minute check (smoke size on a CPU)"),
+    "link-split": ("sccnb.cli.link_split", "a folder of links to a run's test faces, for "
+                   "`eval RUN --data 300w FOLDER` (e.g. the held-out faces)"),
     "data": ("sccnb.cli.data", "validate a downloaded dataset folder: `data check FORMAT PATH`"),
 }
 

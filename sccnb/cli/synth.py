@@ -16,22 +16,22 @@ from __future__ import annotations
 import argparse
 import json
 
-from ...cli import at_least as _at_least
-from .writer import ensure_synthface
+from . import at_least
+from ..data.synth.writer import ensure_synthface
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (created if needed)")
-    parser.add_argument("--train", type=_at_least(1), default=7500,
+    parser.add_argument("--train", type=at_least(1), default=7500,
                         help="number of training faces (default: 7500, as WFLW)")
-    parser.add_argument("--test", type=_at_least(1), default=2500,
+    parser.add_argument("--test", type=at_least(1), default=2500,
                         help="number of test faces (default: 2500, as WFLW)")
-    parser.add_argument("--size", type=_at_least(32), default=256,
+    parser.add_argument("--size", type=at_least(32), default=256,
                         help="image side in pixels (at least 32)")
-    parser.add_argument("--seed", type=_at_least(0), default=0, help="data set seed")
-    parser.add_argument("--workers", type=_at_least(1), default=1,
+    parser.add_argument("--seed", type=at_least(0), default=0, help="data set seed")
+    parser.add_argument("--workers", type=at_least(1), default=1,
                         help="generator processes (the output does not depend on it)")
     parser.add_argument("--force", action="store_true",
                         help="regenerate even if OUT/synthface.json matches, and write into a "
