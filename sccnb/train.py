@@ -29,9 +29,7 @@ the augmentation runs there, so training is compute-bound. Several GPUs: launch 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import os
 import time
@@ -155,7 +153,7 @@ def _save_atomic(path: Path, payload: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _dist_info() -> tuple[int, int]:
+def dist_info() -> tuple[int, int]:
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     return 0, 1
@@ -376,7 +374,7 @@ def train(cfg: TrainConfig, runs_root: str | Path | None = None, *,
     ``stop_after_epoch`` ends training after that epoch (0-based) without finishing the run:
     used to test that resuming gives the same result as an uninterrupted run.
     """
-    rank, world = _dist_info()
+    rank, world = dist_info()
     if world > 1:
         import torch.distributed as dist
 
@@ -419,12 +417,12 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
     """Load the run of ``cfg`` if it is complete (and has weights, when ``need_weights``);
     otherwise train it. Safe to call from several processes at once."""
     run_dir = Path(runs_root or default_runs_root()) / run_id(cfg)
-    if _dist_info()[1] > 1:  # under torchrun every rank must enter train(); no lock
+    if dist_info()[1] > 1:  # under torchrun every rank must enter train(); no lock
         run = Run(run_dir)
         if run.complete:
             return run
         run = train(cfg, runs_root)
-        if _dist_info()[0] == 0:
+        if dist_info()[0] == 0:
             run.seal_weights()
         return run
     with run_lock(run_dir):
@@ -523,49 +521,3 @@ def _ensure_worker_indexed(item: tuple[int, tuple]) -> tuple[int, str]:
 
 
 # --- command line ----------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Train a model. The run id is a hash of the resolved config: if that run already "
-        "exists under results/runs/ it is loaded, not trained again; an interrupted run "
-        "resumes from its checkpoint.\n\nProfiles: " + ", ".join(PROFILES))
-    parser.add_argument("--profile", default="cpu", choices=sorted(PROFILES))
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="KEY=VALUE", help="override a config field, e.g. --set k=5 "
-                        "--set head=fc --set data_root=/data (repeatable)")
-    parser.add_argument("--runs-root", default=None, help="run store (default results/runs)")
-    parser.add_argument("--show-config", action="store_true",
-                        help="print the resolved config and its run id, then exit")
-
-
-def run(args: argparse.Namespace) -> int:
-    from .errors import ConfigError, Interrupted, resolve_device
-
-    overrides = {}
-    for item in args.overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = value.strip()
-    cfg = resolve_config(args.profile, **overrides)
-    if args.show_config:
-        print(json.dumps({"id": run_id(cfg), **dataclasses.asdict(cfg)}, indent=2, default=str))
-        return 0
-    resolve_device(cfg.device)  # no CUDA: say so before any data is read
-    run_dir = Path(args.runs_root or default_runs_root()) / run_id(cfg)
-    try:
-        result = ensure_run(cfg, args.runs_root)
-    except ValueError as err:  # a split the data cannot give (sccnb.data.prepare)
-        if "cannot carve a validation split" not in str(err):
-            raise
-        raise ConfigError(str(err)) from None
-    except KeyboardInterrupt:
-        done = len(Run(run_dir).history) if (run_dir / "history.csv").is_file() else 0
-        kept = (f"{done} finished epoch(s) are saved in {run_dir / 'checkpoint.pt'}"
-                if done and (run_dir / "checkpoint.pt").is_file() else "no epoch had finished")
-        raise Interrupted(f"interrupted; {kept}. Run the same command again to "
-                          f"{'resume from epoch ' + str(done + 1) if done else 'start over'}"
-                          ) from None
-    if _dist_info()[0] != 0:
-        return 0
-    print(json.dumps({"run": str(result.path), "metrics": result.metrics}, indent=2))
-    return 0

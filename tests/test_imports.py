@@ -9,8 +9,10 @@ names: ``from .x import y`` to ``x``, or to ``x.y`` when ``y`` is a module; ``im
 * The graph has no circle; the test names the first one it finds.
 * No module imports a name starting with ``_`` from another module, or reads one off a module it
   imported (``evalfolder._calibration``), and no module outside a package imports that package's
-  private modules (``data/_io.py``). :data:`ALLOWED_PRIVATE` lists the exceptions that remain,
-  each with its reason.
+  private modules (``data/_io.py``). :data:`ALLOWED_PRIVATE` would list exceptions, each with
+  its reason; it is empty.
+* The command line lives in ``sccnb/cli/``: no other module imports ``argparse`` or anything of
+  ``sccnb.cli`` (``__main__`` only calls it).
 """
 
 from __future__ import annotations
@@ -23,15 +25,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "sccnb"
 
 # (importing module, imported module, name): private imports across modules that remain.
-ALLOWED_PRIVATE = {
-    # Both modules are fingerprinted (sccnb.runs.CODE_FILES): giving the helper a public name
-    # changes the code digest of every stored run, so it waits for a change that needs an
-    # equivalence proof anyway (python -m sccnb runs --same-numbers-as REV).
-    ("sccnb.data.prepare", "sccnb.data.datasets", "_photo_id"),
-    # The same: data/wflw.py is fingerprinted, and its reader of one annotation list has no
-    # public name yet.
-    ("sccnb.data.folder", "sccnb.data.wflw", "_read_full_list"),
-}
+ALLOWED_PRIVATE: set[tuple[str, str, str]] = set()
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:
@@ -203,3 +197,38 @@ def test_the_checks_see_imports_inside_functions(tmp_path):
                                            ["a", "b", "c", "a"])])
 def test_find_cycle(graph, cycle):
     assert find_cycle(graph) == cycle
+
+
+def argparse_users(package: Path = PACKAGE) -> set[str]:
+    """Modules outside ``sccnb.cli`` that import ``argparse``, at any depth."""
+    out = set()
+    for name, path in module_files(package).items():
+        if name == "sccnb.cli" or name.startswith("sccnb.cli."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "argparse"
+                                                    for a in node.names):
+                out.add(name)
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                    (node.module or "").split(".")[0] == "argparse":
+                out.add(name)
+    return out
+
+
+def test_the_command_line_lives_in_the_cli_package():
+    assert not argparse_users(), "argparse outside sccnb/cli/: move the command's code there"
+    graph = import_graph()
+    library = {m for m in graph if m != "sccnb.__main__" and not m.startswith("sccnb.cli")}
+    into_cli = {(m, t) for m in library for t in graph[m] if t == "sccnb.cli" or
+                t.startswith("sccnb.cli.")}
+    assert not into_cli, f"library modules importing the CLI: {sorted(into_cli)}"
+
+
+def test_the_cli_check_sees_a_library_parser(tmp_path):
+    pkg = tmp_path / "sccnb"
+    (pkg / "cli").mkdir(parents=True)
+    for f in ("__init__.py", "cli/__init__.py", "cli/go.py", "lib.py"):
+        (pkg / f).write_text("")
+    (pkg / "cli" / "go.py").write_text("import argparse\n")
+    (pkg / "lib.py").write_text("def f():\n    from argparse import ArgumentParser\n")
+    assert argparse_users(pkg) == {"sccnb.lib"}

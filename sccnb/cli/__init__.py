@@ -20,7 +20,7 @@ import sys
 
 # command -> (module, one-line help)
 COMMANDS = {
-    "train": ("sccnb.train", "train a model from a named profile (or load the run if it exists)"),
+    "train": ("sccnb.cli.train", "train a model from a named profile (or load the run if it exists)"),
     "runs": ("sccnb.cli.runs", "train (or load) every run the tables and figures need"),
     "eval": ("sccnb.cli.eval", "evaluate a stored run on its test splits and print the summary"),
     "predict": ("sccnb.cli.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
@@ -28,6 +28,8 @@ COMMANDS = {
                "training boxes), `detect rate --data FORMAT PATH`"),
     "efficiency": ("sccnb.cli.efficiency", "parameters, multiply-adds and latency (Table 4)"),
     "synth": ("sccnb.cli.synth", "generate the SynthFace dataset in the real file layouts"),
+    "synth-fit": ("sccnb.cli.synth_fit", "re-fit SynthFace's shape model from the real WFLW "
+                  "test subset lists (maintainers)"),
     "readme": ("sccnb.cli.readme", "regenerate README.md's results block from results/ (--check)"),
     "bench": ("sccnb.cli.bench", "benchmarks: training/inference throughput, data pipeline"),
     "device-check": ("sccnb.cli.device_check",

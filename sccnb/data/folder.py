@@ -21,7 +21,7 @@ from ._io import ErrorPolicy, find_image
 from .cofw import read_cofw
 from .records import DataFormatError, FaceRecord
 from .w300 import read_pts
-from .wflw import _read_full_list, read_wflw
+from .wflw import read_full_list, read_wflw
 
 __all__ = ["FORMATS", "read_folder"]
 
@@ -65,7 +65,7 @@ def _read_wflw(path: Path) -> list[FaceRecord]:
         return list(read_wflw(path, "test"))
     images = next((p / "WFLW_images" for p in path.parents[:3] if (p / "WFLW_images").is_dir()),
                   path.parent)
-    return _read_full_list(path, images, "folder", ErrorPolicy("raise"))
+    return read_full_list(path, images, "folder", ErrorPolicy("raise"))
 
 
 def _read_cofw(path: Path) -> list[FaceRecord]:

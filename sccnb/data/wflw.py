@@ -71,7 +71,7 @@ def read_wflw(root: str | Path, split: str, *, on_error: str = "raise") -> ReadR
         raise DataFormatError(list_path, f"WFLW {split} list not found (expected "
                                          "WFLW_annotations/ and WFLW_images/ under the root)")
     policy = ErrorPolicy(on_error)
-    records = _read_full_list(list_path, root / "WFLW_images", split, policy)
+    records = read_full_list(list_path, root / "WFLW_images", split, policy)
     notes: list[str] = []
     if split == "test":
         notes = _add_subsets(records, root, policy)
@@ -87,7 +87,7 @@ def _lines(path: Path) -> list[tuple[int, list[str]]]:
     return [(i, line.split()) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def _read_full_list(path: Path, images: Path, split: str,
+def read_full_list(path: Path, images: Path, split: str,
                     policy: ErrorPolicy) -> list[FaceRecord]:
     records: list[FaceRecord] = []
     sizes: dict[Path, tuple[int, int]] = {}  # image headers read once per image

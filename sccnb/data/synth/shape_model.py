@@ -5,7 +5,7 @@ The model is fitted to the real 98-point WFLW shapes of the official test subset
 Wu et al., "Look at Boundary", CVPR 2018). Only the fitted model -- a few KB of statistics -- is
 committed, as ``shape_model.npz`` with the provenance note ``shape_model.json`` beside it; the
 data stay outside the repository. Anyone with the lists re-creates both files with
-``python -m sccnb.data.synth.fit`` (which calls :func:`fit_shape_model` and
+``python -m sccnb synth-fit`` (which calls :func:`fit_shape_model` and
 :func:`save_shape_model`).
 
 How pose is separated from identity and expression (the brief leaves the method open):
@@ -391,7 +391,7 @@ def fit_shape_model(list_dir: str | Path, variance_kept: float = 0.97,
         "variance_kept": float(variances.sum() / var.sum()),
         "created": _dt.date.today().isoformat(),
         "produced_by": "sccnb.data.synth.shape_model.fit_shape_model "
-                       "(run via python -m sccnb.data.synth.fit)",
+                       "(run via python -m sccnb synth-fit)",
         "method": "symmetric rigid weak-perspective 3-D fit by alternating least squares; "
                   "cubic yaw/pitch correction and PCA of the frontalised residuals; expression "
                   "handles by least squares on measurements",
@@ -428,7 +428,7 @@ def load_shape_model(path: str | Path = DEFAULT_MODEL_PATH) -> ShapeModel:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"shape model {path} not found; re-create it with "
-                                "python -m sccnb.data.synth.fit")
+                                "python -m sccnb synth-fit")
     with np.load(path) as data:
         arrays = {k: data[k].astype(np.float64) for k in _ARRAYS}
         provenance = json.loads(str(data["provenance"]))

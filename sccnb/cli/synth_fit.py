@@ -1,11 +1,10 @@
-#!/usr/bin/env python
-"""Re-fit SynthFace's shape model from the real WFLW test subset lists.
+"""The `synth-fit` command: re-fit SynthFace's shape model from the real WFLW test subset lists.
 
-    python -m sccnb.data.synth.fit [--lists ../shared/data/wflw_annotations/list_98pt_test]
-                                   [--out sccnb/data/synth/shape_model.npz]
+    python -m sccnb synth-fit [--lists ../shared/data/wflw_annotations/list_98pt_test]
+                              [--out sccnb/data/synth/shape_model.npz]
 
 Writes the model (.npz, a few KB) and its provenance note (.json beside it). The lists
-themselves are never copied into the repository. Method: sccnb/data/synth/shape_model.py.
+themselves are never copied into the repository. Method: :mod:`sccnb.data.synth.shape_model`.
 """
 
 from __future__ import annotations
@@ -13,18 +12,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sccnb.data.synth.shape_model import DEFAULT_MODEL_PATH, fit_shape_model, save_shape_model
+from ..data.synth.shape_model import DEFAULT_MODEL_PATH, fit_shape_model, save_shape_model
+from ..provenance import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_LISTS = REPO.parent / "shared" / "data" / "wflw_annotations" / "list_98pt_test"
+DEFAULT_LISTS = REPO_ROOT.parent / "shared" / "data" / "wflw_annotations" / "list_98pt_test"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lists", type=Path, default=DEFAULT_LISTS,
                         help="folder holding list_98pt_test_*.txt")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_PATH, help="model .npz path")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
     model = fit_shape_model(args.lists)
     path = save_shape_model(model, args.out)
     prov = model.provenance
@@ -32,7 +32,3 @@ def main() -> int:
           f"({prov['source_lines']} lines), {prov['num_modes']} modes, "
           f"{100 * prov['variance_kept']:.1f}% of the residual variance")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
