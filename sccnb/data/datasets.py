@@ -96,7 +96,8 @@ def photo_id(path: str) -> str:
     return re.sub(r"(?<=\d)_\d{1,2}$", "", Path(path).stem)
 
 
-def photo_id(record: FaceRecord) -> str:
+def record_photo_id(record: FaceRecord) -> str:
+    """The source photo of a face record (:func:`photo_id` of its image path, else its name)."""
     return photo_id(record.image if isinstance(record.image, str) and record.image
                     else record.name)
 
@@ -107,7 +108,7 @@ def real300w_split(records: list[FaceRecord], heldout: float = 0.2, seed: int = 
     ``(seed, photo)`` falls in the lowest ``heldout`` fraction. Independent of file order and of
     which other files exist, so adding faces never reshuffles the existing ones."""
     def bucket(rec: FaceRecord) -> float:
-        h = hashlib.sha256(f"{seed}:{photo_id(rec)}".encode()).digest()
+        h = hashlib.sha256(f"{seed}:{record_photo_id(rec)}".encode()).digest()
         return int.from_bytes(h[:8], "big") / 2**64
 
     train = [r for r in records if bucket(r) >= heldout]

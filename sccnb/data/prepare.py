@@ -42,10 +42,10 @@ def data_root(cfg) -> Path:
 
 def _group_key(record) -> str:
     """Faces from one photo share a key (validation never splits a photo)."""
-    from .datasets import photo_id
+    from .datasets import record_photo_id
 
     if record.layout == "300w68":
-        return photo_id(record)
+        return record_photo_id(record)
     return record.image if isinstance(record.image, str) and record.image else record.name
 
 
