@@ -64,7 +64,7 @@ STUDY_PARAMS := -p profile $(PROFILE) -p data_root '$(DATA_ROOT)' -y 'seeds: [$(
 # and the target is touched (its writer leaves a file whose content did not change as it was):
 # a re-render with nothing new leaves `git status` clean.
 PAPERMILL = $(PY) -m papermill --cwd notebooks -k python3 --no-progress-bar --log-output
-STABLE = $(PY) -m sccnb.notebook
+STABLE = $(PY) -m sccnb stable-notebook
 
 .PHONY: help setup test lab bench reproduce-tables runs table1 table2 table3 table4 table5 \
 	table6 table7 table8 figures fig1 fig6 tour real300w real300w-runs resolution \

@@ -11,8 +11,8 @@ relative to the repository root: :func:`repo_path` takes them from there. What a
 goes through :func:`shown_path`, so that an executed notebook carries no machine's absolute
 paths.
 
-``make`` passes every executed copy through :func:`stable_notebook` (``python -m
-sccnb.notebook PATH``): papermill's times and durations, the kernel's execution timestamps and
+``make`` passes every executed copy through :func:`stable_notebook` (``python -m sccnb
+stable-notebook PATH``): papermill's times and durations, the kernel's execution timestamps and
 text progress bars (their rates and times) are taken out, and the injected parameters cell gets
 a fixed id, so that the same inputs give the same file and a re-render with nothing new leaves
 ``git status`` clean.
@@ -271,8 +271,3 @@ def stable_notebook(path: str | Path) -> bool:
         return False
     atomic_write_text(path, after)
     return True
-
-
-if __name__ == "__main__":  # make: python -m sccnb.notebook EXECUTED.ipynb ...
-    for _arg in sys.argv[1:]:
-        stable_notebook(_arg)

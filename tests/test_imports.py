@@ -224,6 +224,24 @@ def test_the_command_line_lives_in_the_cli_package():
     assert not into_cli, f"library modules importing the CLI: {sorted(into_cli)}"
 
 
+def scripts(package: Path = PACKAGE) -> set[str]:
+    """Modules outside ``sccnb.cli`` and ``sccnb.__main__`` with an ``if __name__ ==
+    "__main__"`` block: a command line of their own, beside ``python -m sccnb COMMAND``."""
+    out = set()
+    for name, path in module_files(package).items():
+        if name in ("sccnb.cli", "sccnb.__main__") or name.startswith("sccnb.cli."):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+                    and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"):
+                out.add(name)
+    return out
+
+
+def test_every_command_is_in_the_command_table():
+    assert not scripts(), f"library modules run as scripts (make them commands): {scripts()}"
+
+
 def test_the_cli_check_sees_a_library_parser(tmp_path):
     pkg = tmp_path / "sccnb"
     (pkg / "cli").mkdir(parents=True)
@@ -232,3 +250,5 @@ def test_the_cli_check_sees_a_library_parser(tmp_path):
     (pkg / "cli" / "go.py").write_text("import argparse\n")
     (pkg / "lib.py").write_text("def f():\n    from argparse import ArgumentParser\n")
     assert argparse_users(pkg) == {"sccnb.lib"}
+    (pkg / "lib.py").write_text('if __name__ == "__main__":\n    pass\n')
+    assert scripts(pkg) == {"sccnb.lib"}

@@ -1,9 +1,8 @@
 """Command line: ``python -m sccnb COMMAND ...``.
 
-Each command has a module that provides ``add_arguments(parser)`` and ``run(args) -> int``:
-one of this package (``eval``, ``detect``, ``runs``: commands that use several library modules)
-or, for the others, the library module that does the work. Modules are imported only when their
-command runs, so ``--help`` is quick.
+Each command has a module of this package that provides ``add_arguments(parser)`` and
+``run(args) -> int``: its arguments and dispatch, while the work is the library's (which imports
+nothing from here). Modules are imported only when their command runs, so ``--help`` is quick.
 
 Errors: an expected one (bad data, a bad config value, a bad checkpoint, a missing file, no
 CUDA: :mod:`sccnb.errors`) is printed as one line on stderr, ``error: ...``, with a non-zero
@@ -37,6 +36,8 @@ COMMANDS = {
     "link-split": ("sccnb.cli.link_split", "a folder of links to a run's test faces, for "
                    "`eval RUN --data 300w FOLDER` (e.g. the held-out faces)"),
     "data": ("sccnb.cli.data", "validate a downloaded dataset folder: `data check FORMAT PATH`"),
+    "stable-notebook": ("sccnb.cli.stable_notebook", "take papermill's times, timestamps and "
+                        "text progress bars out of executed notebooks (make runs it)"),
 }
 
 

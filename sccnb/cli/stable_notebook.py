@@ -1,0 +1,18 @@
+"""The `stable-notebook` command: ``make`` passes every executed notebook through it (the
+library: :func:`sccnb.notebook.stable_notebook`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="an executed notebook")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..notebook import stable_notebook
+
+    for path in args.paths:
+        stable_notebook(path)
+    return 0
