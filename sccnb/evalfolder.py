@@ -79,7 +79,7 @@ def evaluate_records(run, records: list[FaceRecord], center_on: str, boxes: str 
     passes (default :data:`sccnb.zoo.DEFAULT_REFINE`), the photo path's default. ``sweep``:
     also score these numbers of passes on the detected faces (``summary["refine_passes"]``)."""
     from .data.crops import face_box
-    from .detect import detect_records, get_detector, match_detection
+    from .detect import detect_records, get_detector, matched_boxes
     from .evaluate import per_image_table
     from .metrics import summarise
     from .zoo import Landmarker
@@ -103,12 +103,7 @@ def evaluate_records(run, records: list[FaceRecord], center_on: str, boxes: str 
     if boxes in ("detector", "both"):
         cal = landmarker.calibration
         found = detect_records(records, get_detector(detector))
-        matched = np.full((len(records), 4), np.nan)
-        for i, (rec, raw) in enumerate(zip(records, found)):
-            calibrated = cal.apply(raw)
-            j = match_detection(calibrated, train_boxes[i])
-            if j is not None:
-                matched[i] = calibrated[j]
+        matched = matched_boxes(found, train_boxes, cal)
         hit = np.flatnonzero(np.isfinite(matched).all(axis=1))
         detected = [dataclasses.replace(records[i], box=matched[i]) for i in hit]
         kinds = {"detector": 0}
