@@ -60,9 +60,10 @@ SRC := $(shell find sccnb -name '*.py' -o -name '*.npz' 2>/dev/null)
 STUDY_PARAMS := -p profile $(PROFILE) -p data_root '$(DATA_ROOT)' -y 'seeds: [$(SEEDS)]' \
 	-p workers $(WORKERS) -p out_dir $(RESULTS) -p interactive False
 # papermill writes the executed copy next to the results; a failing cell fails make. STABLE
-# then takes out its times, timestamps and text progress bars (sccnb.notebook.stable_notebook),
-# and the target is touched (its writer leaves a file whose content did not change as it was):
-# a re-render with nothing new leaves `git status` clean.
+# then takes out its times, timestamps and text progress bars
+# (sccnb.study.notebook.stable_notebook), and the target is touched (its writer leaves a file
+# whose content did not change as it was): a re-render with nothing new leaves `git status`
+# clean.
 PAPERMILL = $(PY) -m papermill --cwd notebooks -k python3 --no-progress-bar --log-output
 STABLE = $(PY) -m sccnb stable-notebook
 
@@ -91,8 +92,8 @@ lab:
 bench:
 	$(PY) -m sccnb bench --out results/bench
 
-# The device check (sccnb/device_check.py): on a GPU the tests marked cuda, the GPU benchmarks
-# into results/bench/gpu/ and the real300w profile at 256² (its 300 epochs reduced to
+# The device check (sccnb/perf/device_check.py): on a GPU the tests marked cuda, the GPU
+# benchmarks into results/bench/gpu/ and the real300w profile at 256² (its 300 epochs reduced to
 # DEVICE_EPOCHS) into results/real300w/, in about ten minutes; on a CPU the same steps at smoke
 # size into results/smoke/. DEVICE_DATA: 300w_mini (the git-ignored copy .data/300w_mini when
 # present, as on the device machine); DEVICE_SIZE: auto | full | smoke; DEVICE_RESULTS: where
@@ -222,11 +223,11 @@ else
 resolution: $(RESOLUTION)/tables/resolution.csv
 endif
 
-# The shipped photo model, real300w-scc-128 (sccnb.zoo: committed half-precision weights, nothing to
-# train) on every photo of ../shared/data/samples, the faces found by the detector
-# (sccnb.detect) and each re-cropped on its predicted points (the photo path's default,
-# sccnb.zoo.Landmarker). The overlays show real photos, which are not ours to redistribute: they
-# stay in a git-ignored folder.
+# The shipped photo model, real300w-scc-128 (sccnb.inference.zoo: committed half-precision
+# weights, nothing to train) on every photo of ../shared/data/samples, the faces found by the
+# detector (sccnb.inference.detect) and each re-cropped on its predicted points (the photo
+# path's default, sccnb.inference.zoo.Landmarker). The overlays show real photos, which are not
+# ours to redistribute: they stay in a git-ignored folder.
 SAMPLES := ../shared/data/samples
 predict-samples:
 	$(PY) -m sccnb predict --model real300w-scc-128 $(SAMPLES) --out results/real300w_cpu/predictions

@@ -1,4 +1,4 @@
-"""Errors the user can fix, and the one line the command line prints for each.
+"""Errors the user can fix (the command line prints each as one line: :func:`sccnb.cli.one_line`).
 
 An expected error -- bad data, a bad config value, a foreign or truncated checkpoint, a missing
 file, a device that is not there -- is raised as a :class:`UserError` (or one of the library's
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["UserError", "ConfigError", "DataError", "NotFound", "CheckpointError",
-           "DeviceError", "OwnershipError", "Interrupted", "one_line", "resolve_device",
+           "DeviceError", "OwnershipError", "Interrupted", "resolve_device",
            "DEVICE_NAME"]
 
 
@@ -57,35 +57,6 @@ class Interrupted(UserError):
     """Ctrl-C; the message says what was kept and how to go on."""
 
     exit_code = 130  # 128 + SIGINT, as a shell reports it
-
-
-def one_line(err: BaseException, command: str = "") -> tuple[str, int] | None:
-    """``(message, exit status)`` for an expected error, or None for one that should keep its
-    traceback. Multi-line messages are joined into one line. ``command``: the sccnb command
-    that failed (a dataset error met in training points to ``data check``)."""
-    from .data.records import DataFormatError
-
-    if isinstance(err, UserError):
-        return _join(str(err)), err.exit_code
-    if isinstance(err, DataFormatError):
-        hint = (" (`python -m sccnb data check FORMAT PATH` lists every problem of a dataset "
-                "folder)" if command in ("train", "runs", "eval") else "")
-        return _join(f"{err}{hint}"), 1
-    if isinstance(err, KeyboardInterrupt):
-        return "interrupted", Interrupted.exit_code
-    if type(err).__name__ == "TrainingDiverged":  # sccnb.train's; not imported here
-        return _join(str(err)), 1
-    if isinstance(err, OSError) and err.filename is not None:
-        # a missing file, a folder where a file was expected, no permission, a full disk
-        what = err.strerror or type(err).__name__
-        return f"{what}: {err.filename}", 1
-    if isinstance(err, FileNotFoundError):  # raised with a message of ours (no filename)
-        return _join(str(err)), 1
-    return None
-
-
-def _join(text: str) -> str:
-    return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
 DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")  # what --device accepts

@@ -52,7 +52,8 @@ def smoke_fc_run(tmp_path_factory, _session_cache):
     """The smoke profile's FC run on SynthFace, trained once per session (per worker) for the
     tests that only read a trained model. A test that changes or retrains a run makes its own
     (or copies this one into its ``tmp_path``)."""
-    from sccnb.train import ensure_run, resolve_config
+    from sccnb.training.config import resolve_config
+    from sccnb.training.train import ensure_run
 
     return ensure_run(resolve_config("smoke", head="fc"), tmp_path_factory.mktemp("shared_runs"))
 

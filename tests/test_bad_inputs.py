@@ -29,16 +29,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_readers import face_points, make_300w_root, synthetic_cofw, write_cofw_v73, write_pts
 
 from sccnb.cli import main
-from sccnb.config import CHOICES, DEPTHS, config_from_json, resolve_config
 from sccnb.errors import CheckpointError, ConfigError
-from sccnb.predict import load_boxes
+from sccnb.inference.predict import load_boxes
 from sccnb.provenance import REPO_ROOT, file_lock
-from sccnb.runs import Run, build_for, run_id
-from sccnb.train import ensure_run
-from test_readers import (face_points, make_300w_root, synthetic_cofw,
-                          write_cofw_v73, write_pts)
+from sccnb.training.config import CHOICES, DEPTHS, config_from_json, resolve_config
+from sccnb.training.runs import Run, build_for, run_id
+from sccnb.training.train import ensure_run
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -677,9 +676,9 @@ def test_eval_data_refuses_a_users_summary(tmp_path, capsys):
 
 # --- round 2: the Python API gives the command line's messages ------------------------------------
 def test_the_api_refuses_as_the_command_line_does(world, tmp_path):
-    import sccnb as api
     from PIL import Image
 
+    import sccnb as api
     from sccnb.errors import DataError, DeviceError
 
     model = api.load_model(world.run.path)
@@ -717,14 +716,14 @@ def test_every_notebook_checks_its_parameters_in_its_first_cell(path):
 
     import nbformat
 
-    from sccnb.notebook import PARAMETERS, check_parameters
+    from sccnb.study.notebook import PARAMETERS, check_parameters
 
     cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
     i = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
     defaults = {}
     for node in ast.parse(cells[i].source).body:
         name = node.target.id
-        assert name in PARAMETERS, f"{path.name}: {name} has no check in sccnb.notebook"
+        assert name in PARAMETERS, f"{path.name}: {name} has no check in sccnb.study.notebook"
         assert PARAMETERS[name][0].__name__ == node.annotation.id, (path.name, name)
         defaults[name] = ast.literal_eval(node.value)
     check_parameters(defaults)  # the defaults pass
@@ -741,7 +740,7 @@ def test_every_notebook_checks_its_parameters_in_its_first_cell(path):
     ("seeds", [0, "a"], "seeds=[0, 'a'] (list): expected a non-empty list of integers"),
 ])
 def test_a_bad_notebook_parameter_is_named(name, value, fragment):
-    from sccnb.notebook import check_parameters
+    from sccnb.study.notebook import check_parameters
 
     with pytest.raises(ConfigError) as info:
         check_parameters({"seeds": [0], "workers": 0, "profile": "cpu", name: value})
@@ -763,7 +762,7 @@ def test_papermill_stops_at_the_first_cell_naming_the_parameter(tmp_path):
 
 # --- 4. Ctrl-C, a second train, and the error path itself ---------------------------------------
 def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path, capsys, monkeypatch):
-    import sccnb.train as train_mod
+    import sccnb.training.train as train_mod
 
     runs = tmp_path / "runs"
     cfg = resolve_config("smoke", head="fc", epochs=3, lr_milestones=(2,))
@@ -839,11 +838,11 @@ def test_the_real_command_prints_one_line_and_debug_the_traceback():
 
 # --- config validation stays in step with the model and accepts every stored run ----------------
 def test_allowed_values_are_the_modules_own():
-    from sccnb.losses import LOSSES
     from sccnb.model.attention import ATTENTION_MODES, FEATURE_SETS
     from sccnb.model.backbone import _BUILDERS
     from sccnb.model.scc import HEADS
-    from sccnb.train import augment_preset
+    from sccnb.training.losses import LOSSES
+    from sccnb.training.train import augment_preset
 
     assert CHOICES["head"] == HEADS and set(CHOICES["features"]) == set(FEATURE_SETS)
     assert CHOICES["attention"] == ATTENTION_MODES and set(CHOICES["loss"]) == set(LOSSES)

@@ -1,5 +1,5 @@
-"""Benchmarks (sccnb.bench): the quick CPU run writes well-formed JSON whose goal verdicts agree
-with the numbers written; the pure helpers are checked by hand."""
+"""Benchmarks (sccnb.perf.bench): the quick CPU run writes well-formed JSON whose goal verdicts
+agree with the numbers written; the pure helpers are checked by hand."""
 
 import json
 import math
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sccnb.bench import BENCHMARKS, GOALS, Goal, project_wall_time, run_all
-from sccnb.bench.common import interleaved
+from sccnb.perf.bench import BENCHMARKS, GOALS, Goal, project_wall_time, run_all
+from sccnb.perf.bench.common import interleaved
 
 NAMES = ("training", "pipeline", "inference", "synth", "profiles")
 
@@ -125,7 +125,7 @@ def test_profiles_at_their_own_scale_follow_from_the_measured_steps(quick_dir):
 @pytest.mark.slow
 def test_two_one_thread_workers_against_one_two_thread_worker():
     """The spawned-process comparison of the profiles benchmark, at quick size, one round."""
-    from sccnb.bench import bench_profiles
+    from sccnb.perf.bench import bench_profiles
 
     rec = bench_profiles(quick=True, profiles=("real300w_cpu",), worker_rounds=1)
     workers = rec["results"]["real300w_cpu"]["workers"]
@@ -206,7 +206,7 @@ def test_single_benchmark_keeps_the_others_in_the_summary(quick_dir, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
 def test_asking_for_cuda_without_it_is_a_clear_error():
-    from sccnb.bench import bench_training
+    from sccnb.perf.bench import bench_training
 
     with pytest.raises(ValueError, match="no CUDA device"):
         bench_training("cuda", quick=True)

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from sccnb.config import resolve_config
 from sccnb.data.augment import BoxJitter, augment_batch, load_box_jitter, sample_params
-from sccnb.equivalence import record_proof
 from sccnb.errors import UserError
-from sccnb.runs import LATER_FIELDS, Run, equivalent_digests, identity, run_id
-from sccnb.train import augment_preset
+from sccnb.training.config import resolve_config
+from sccnb.training.equivalence import record_proof
+from sccnb.training.runs import LATER_FIELDS, Run, equivalent_digests, identity, run_id
+from sccnb.training.train import augment_preset
 
 
 def test_jitter_off_by_default_and_left_out_of_run_ids():
@@ -119,15 +121,15 @@ def test_a_numeric_change_is_refused_by_the_proof(tmp_path):
     import shutil
     from pathlib import Path
 
-    from sccnb.equivalence import prove
+    from sccnb.training.equivalence import prove
 
     repo = Path(__file__).resolve().parents[1]
     pkg = tmp_path / "new" / "sccnb"
     shutil.copytree(repo / "sccnb", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    src = (pkg / "losses.py").read_text()
+    src = (pkg / "training" / "losses.py").read_text()
     line = "        return torch.where(x < self.omega1, x, large).mean()"
     assert line in src
-    (pkg / "losses.py").write_text(src.replace(line, line.replace("return ", "return 2 * ")))
+    (pkg / "training" / "losses.py").write_text(src.replace(line, line.replace("return ", "return 2 * ")))
     proof = prove("HEAD", heads=("scc",), package=pkg, runs_root=tmp_path / "store")
     assert not proof["same"]
     assert any(d.startswith("train/scc/weights") for d in proof["differences"]), proof
@@ -135,3 +137,24 @@ def test_a_numeric_change_is_refused_by_the_proof(tmp_path):
     with pytest.raises(UserError, match="numbers differ"):
         record_proof(proof, "", tmp_path / "store")
     assert not (tmp_path / "store" / "code_equivalence.json").exists()
+
+
+def test_each_side_of_the_proof_sees_its_own_tree_only(tmp_path):
+    """The old tree lacks sccnb.training: the side that runs it must fall back to its own
+    sccnb.runs, not take the checkout's sccnb.training.runs through the editable install (which
+    made an earlier proof compare the new code with itself)."""
+    import subprocess
+    import sys
+
+    from sccnb.training.equivalence import RESOLVE
+
+    old = tmp_path / "old" / "sccnb"
+    old.mkdir(parents=True)
+    (old / "__init__.py").write_text("")
+    (old / "runs.py").write_text("class Run:\n    pass\n")
+    script = RESOLVE + ("Run = first('sccnb.training.runs.Run', 'sccnb.runs.Run')\n"
+                        "print(sys.modules[Run.__module__].__file__)\n")
+    env = {**os.environ, "PYTHONPATH": str(old.parent), "SCCNB_SIDE_PACKAGE": str(old)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True, cwd=tmp_path).stdout.strip()
+    assert Path(out) == old / "runs.py"

@@ -1,13 +1,13 @@
-"""The claim statistics (sccnb.claims): coverage by simulation with a known true Δ, the verdict
-rules, and the minimum detectable effect."""
+"""The claim statistics (sccnb.study.claims): coverage by simulation with a known true Δ, the
+verdict rules, and the minimum detectable effect."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sccnb.claims import (MIN_SEEDS, compare_arms, image_only_bootstrap, mde,
-                          two_level_bootstrap, verdict)
+from sccnb.study.claims import (MIN_SEEDS, compare_arms, image_only_bootstrap, mde,
+                                two_level_bootstrap, verdict)
 
 TRUE_DELTA = -0.30  # points: A better than B by 0.3
 
@@ -54,7 +54,7 @@ def test_image_only_bootstrap_under_covers_when_seeds_dominate(coverage):
 
 
 def test_two_level_bootstrap_under_covers_with_three_seeds(coverage):
-    # why sccnb.claims uses a t interval: resampling 3 seeds is too optimistic
+    # why sccnb.study.claims uses a t interval: resampling 3 seeds is too optimistic
     assert coverage["two_level"] < coverage["ours"], coverage
 
 
@@ -138,7 +138,7 @@ def test_p_value_matches_the_interval():
 
 
 def test_holm_by_hand():
-    from sccnb.claims import holm
+    from sccnb.study.claims import holm
 
     # sorted 0.01, 0.02, 0.03, 0.5 with m = 4: 0.04, max(0.04, 0.06), max(.06, .06), max(.06, .5)
     assert holm([0.03, 0.01, None, 0.5, 0.02]) == pytest.approx(
@@ -148,7 +148,7 @@ def test_holm_by_hand():
 
 
 def test_adjusted_verdict_keeps_labels_that_come_from_no_test():
-    from sccnb.claims import BY_DESIGN, adjusted_verdict
+    from sccnb.study.claims import BY_DESIGN, adjusted_verdict
 
     assert adjusted_verdict("agrees", 0.01, -0.3, -0.2, 0.2) == "agrees"
     assert adjusted_verdict("agrees", 0.12, -0.3, -0.2, 0.2) == \
@@ -162,7 +162,7 @@ def test_adjusted_verdict_keeps_labels_that_come_from_no_test():
 
 
 def test_by_design_label_only_below_three_seeds():
-    from sccnb.claims import BY_DESIGN
+    from sccnb.study.claims import BY_DESIGN
 
     assert verdict(None, None, 1, 3, -0.05, None, by_design=True) == BY_DESIGN
     assert verdict(-0.5, -0.1, 3, 3, -0.05, 0.2, by_design=True) == "agrees"
@@ -173,7 +173,7 @@ def _family_of_studies(rng, effects, studies, seed_sd=0.08, image_sd=0.54, m=219
     """For each simulated study, the raw and the Holm-adjusted verdicts of one family of claims
     with the given true effects (points), at the seed and image noise measured on real faces
     (results/resolution: a typical arm's seed sd 0.08, image sd 0.54, 219 held-out faces)."""
-    from sccnb.claims import adjusted_verdict, holm
+    from sccnb.study.claims import adjusted_verdict, holm
 
     out = []
     for _ in range(studies):
@@ -256,7 +256,7 @@ def test_forest_plot_shows_each_claim_with_its_interval_paper_delta_and_band():
     import pandas as pd
     from matplotlib.patches import Rectangle
 
-    from sccnb.claims import VERDICT_COLOURS, forest_plot
+    from sccnb.study.claims import VERDICT_COLOURS, forest_plot
 
     df = pd.DataFrame([
         {"claim": "A beats B", "ours_delta": -0.5, "ci95_low": -0.7, "ci95_high": -0.3,

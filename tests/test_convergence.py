@@ -1,7 +1,7 @@
 """The convergence criterion and its diagnostics: the remaining trend of a run
 (sccnb.study.common.late_trend), the epoch-to-epoch noise (sccnb.study.resolution.epoch_noise) and
 the rate at which the best-versus-best criterion flags a run that has stopped improving
-(plateau_flag_rate), checked against sccnb.evaluate.convergence itself."""
+(plateau_flag_rate), checked against sccnb.training.evaluate.convergence itself."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sccnb.evaluate import convergence
 from sccnb.study.common import late_trend
-from sccnb.study.resolution import (epoch_noise, final_lr_epochs_before_window,
-                                    plateau_flag_rate)
+from sccnb.study.resolution import epoch_noise, final_lr_epochs_before_window, plateau_flag_rate
+from sccnb.training.evaluate import convergence
 
 EPOCHS, LAST_DROP = 60, 46  # the real300w_cpu schedule: milestones (40, 46)
 
@@ -56,7 +55,7 @@ def test_final_lr_epochs_before_the_window():
 @pytest.mark.parametrize("noise", [0.004, 0.008])
 def test_plateau_flag_rate_is_what_the_criterion_does_on_a_plateau(noise):
     """The rate predicted for a run with nothing left to gain matches the fraction of simulated
-    flat histories that sccnb.evaluate.convergence calls unconverged."""
+    flat histories that sccnb.training.evaluate.convergence calls unconverged."""
     rng = np.random.default_rng(2)
     flagged = np.mean([not convergence(_history(rng, noise))["converged"] for _ in range(1500)])
     predicted = plateau_flag_rate(noise, before=EPOCHS - 12 - LAST_DROP, late=12)

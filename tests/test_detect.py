@@ -1,5 +1,5 @@
-"""Face detection (sccnb.detect): the calibration from detector boxes to training boxes, the
-matching of detections to annotated faces, the detector itself on real photos, and a clear
+"""Face detection (sccnb.inference.detect): the calibration from detector boxes to training boxes,
+the matching of detections to annotated faces, the detector itself on real photos, and a clear
 message when the optional detector package is missing."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sccnb import detect
-from sccnb.detect import Calibration, box_iou, fit_calibration, match_detection, square
+from sccnb.inference import detect
+from sccnb.inference.detect import Calibration, box_iou, fit_calibration, match_detection, square
 
 
 def _boxes(rng, n):

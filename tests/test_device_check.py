@@ -16,13 +16,14 @@ import pandas as pd
 import pytest
 import torch
 
-import sccnb.device_check
-import sccnb.runs
+import sccnb.perf.device_check
 import sccnb.study.common  # noqa: F401 -- imported before a test patches runs.run_id: a
-import sccnb.study.real300w  # noqa: F401 -- first import under the patch keeps the fake
-import sccnb.train
-from sccnb.device_check import (LIMIT_FACTOR, STEPS, Step, StepRun, plan, reduced_schedule,
-                                render_summary, run_steps, train_real300w)
+import sccnb.study.real300w  # first import under the patch keeps the fake
+import sccnb.training.runs
+import sccnb.training.train
+from sccnb.perf.device_check import (LIMIT_FACTOR, STEPS, Step, StepRun, plan, reduced_schedule,
+                                     render_summary, run_steps)
+from sccnb.study.real300w import train_scc_vs_fc
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -72,7 +73,7 @@ def test_training_step_starts_runs_only_while_the_budget_allows(tmp_path, monkey
     """Runs of 100 s on a 250 s budget: the first two start (0 + 0, 100 + 100 <= 250), the third
     would end past it. The record lists every run, in priority order, with its status."""
     clock = [0.0]
-    monkeypatch.setattr(sccnb.device_check, "time", type("Clock", (), {
+    monkeypatch.setattr(sccnb.study.real300w, "time", type("Clock", (), {
         "time": staticmethod(lambda: clock[0])}))
 
     class FakeRun:
@@ -82,11 +83,11 @@ def test_training_step_starts_runs_only_while_the_budget_allows(tmp_path, monkey
         clock[0] += 100.0
         return FakeRun()
 
-    monkeypatch.setattr(sccnb.train, "ensure_run", ensure_run)
-    monkeypatch.setattr(sccnb.runs, "run_id", lambda cfg: f"{cfg.head}-{cfg.seed}")
+    monkeypatch.setattr(sccnb.training.train, "ensure_run", ensure_run)
+    monkeypatch.setattr(sccnb.training.runs, "run_id", lambda cfg: f"{cfg.head}-{cfg.seed}")
     # (modules that bind run_id by name are imported at the top, so the fake cannot outlive
     # this test in them: CI failed on that, the real-face study later looking runs up as "fc-0")
-    rec = train_real300w(tmp_path / "runs.json", tmp_path, {"epochs": 2}, budget_s=250)
+    rec = train_scc_vs_fc(tmp_path / "runs.json", tmp_path, {"epochs": 2}, budget_s=250)
     assert [(r["head"], r["seed"]) for r in rec["runs"]] == [  # SCC: the power plan's 5 seeds
         ("scc", 0), ("fc", 0), ("scc", 1), ("fc", 1), ("scc", 2), ("fc", 2), ("scc", 3),
         ("scc", 4)]
@@ -94,10 +95,10 @@ def test_training_step_starts_runs_only_while_the_budget_allows(tmp_path, monkey
     assert all(r["status"].startswith("not started") for r in rec["runs"][2:])
     assert json.loads((tmp_path / "runs.json").read_text()) == rec and rec["epochs"] == 2
     # a run of each head is enough for the table (it lists the missing runs); one is not
-    assert sccnb.device_check._train_ready(tmp_path / "runs.json") == ""
+    assert sccnb.perf.device_check._train_ready(tmp_path / "runs.json") == ""
     rec["runs"][1]["status"] = "not started"
     (tmp_path / "runs.json").write_text(json.dumps(rec))
-    assert "no finished fc run" in sccnb.device_check._train_ready(tmp_path / "runs.json")
+    assert "no finished fc run" in sccnb.perf.device_check._train_ready(tmp_path / "runs.json")
 
 
 def _gone_within(pid: int, seconds: float) -> bool:

@@ -2,7 +2,7 @@
 training loop honouring the config's ``amp`` / ``channels_last``, ``torch.compile`` of the train
 step, the benchmarks' numerics, and the collectives. Each test is parametrised over ``cpu`` (the
 CUDA-free twin, run by the suite) and ``cuda`` (marked ``cuda``: ``make device-check`` runs it
-on a GPU). What only CUDA can do (:mod:`sccnb.device`) must say "not available" on a CPU."""
+on a GPU). What only CUDA can do (:mod:`sccnb.perf.device`) must say "not available" on a CPU."""
 
 from __future__ import annotations
 
@@ -13,18 +13,19 @@ import numpy as np
 import pytest
 import torch
 
-import sccnb.evaluate
-import sccnb.train
-from sccnb.bench import bench_inference, bench_training
-from sccnb.bench.common import random_crops
-from sccnb.device import (NotAvailable, all_reduce_check, cuda_graph_forward,
-                          cuda_graph_latency, device_report, peak_memory_gib, reset_peak_memory)
-from sccnb.efficiency import stand_in_shapes, time_forward
+import sccnb.training.evaluate
+import sccnb.training.train
 from sccnb.layouts import flip_permutation
-from sccnb.losses import build_loss
-from sccnb.runs import Run
-from sccnb.train import (augment_preset, build_for, build_optimizer, make_batch, resolve_config,
-                         train, train_step)
+from sccnb.perf.bench import bench_inference, bench_training
+from sccnb.perf.bench.common import random_crops
+from sccnb.perf.device import (NotAvailable, all_reduce_check, cuda_graph_forward,
+                               cuda_graph_latency, device_report, peak_memory_gib,
+                               reset_peak_memory)
+from sccnb.perf.efficiency import stand_in_shapes, time_forward
+from sccnb.training.config import resolve_config
+from sccnb.training.losses import build_loss
+from sccnb.training.runs import Run, build_for
+from sccnb.training.train import augment_preset, build_optimizer, make_batch, train, train_step
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 LAYOUT = "wflw98"
@@ -105,10 +106,10 @@ def test_predict_in_bf16_and_channels_last_is_close_to_fp32(device):
     with torch.no_grad():
         last.weight.mul_(100)
     model.eval()
-    plain = sccnb.evaluate.predict(model, crops, dev, bf16=False, channels_last=False)
-    fmt_only = sccnb.evaluate.predict(model, crops, dev, bf16=False, channels_last=True)
+    plain = sccnb.training.evaluate.predict(model, crops, dev, bf16=False, channels_last=False)
+    fmt_only = sccnb.training.evaluate.predict(model, crops, dev, bf16=False, channels_last=True)
     dtypes = _ConvDtypes(model)
-    half = sccnb.evaluate.predict(model, crops, dev, bf16=True, channels_last=True)
+    half = sccnb.training.evaluate.predict(model, crops, dev, bf16=True, channels_last=True)
     assert dtypes.seen == [torch.bfloat16]
     assert half.shape == plain.shape == (12, 98, 2) and np.isfinite(half).all()
     spread = np.abs(plain - plain.mean(0)).max()  # px of the 256 frame
@@ -126,7 +127,7 @@ def test_training_loop_honours_amp_and_channels_last(device, numerics, tmp_path,
     amp, channels_last = numerics
     want = amp == "bf16"
     steps, predicts = [], []
-    real_step, real_predict = sccnb.train.train_step, sccnb.evaluate.predict
+    real_step, real_predict = sccnb.training.train.train_step, sccnb.training.evaluate.predict
 
     def step(net, opt, loss_fn, x, target, bf16=None):
         steps.append((bf16, x.is_contiguous(memory_format=torch.channels_last) and
@@ -137,9 +138,9 @@ def test_training_loop_honours_amp_and_channels_last(device, numerics, tmp_path,
         predicts.append((kwargs.get("bf16"), kwargs.get("channels_last"), device.type))
         return real_predict(model, crops, device, *args, **kwargs)
 
-    monkeypatch.setattr(sccnb.train, "train_step", step)
-    monkeypatch.setattr(sccnb.train, "predict", predict)
-    monkeypatch.setattr(sccnb.evaluate, "predict", predict)
+    monkeypatch.setattr(sccnb.training.train, "train_step", step)
+    monkeypatch.setattr(sccnb.training.train, "predict", predict)
+    monkeypatch.setattr(sccnb.training.evaluate, "predict", predict)
     cfg = resolve_config("smoke", amp=amp, channels_last=channels_last, device=device,
                          epochs=1, lr_milestones=(1,))
     run = train(cfg, tmp_path)

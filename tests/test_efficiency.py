@@ -5,8 +5,8 @@ import sys
 import pandas as pd
 import pytest
 
-from sccnb import paper
-from sccnb.efficiency import efficiency_report
+from sccnb.study import paper
+from sccnb.perf.efficiency import efficiency_report
 
 
 def test_report_counts_the_paper_sized_models_within_ten_percent():

@@ -13,6 +13,8 @@ names: ``from .x import y`` to ``x``, or to ``x.y`` when ``y`` is a module; ``im
   its reason; it is empty.
 * The command line lives in ``sccnb/cli/``: no other module imports ``argparse`` or anything of
   ``sccnb.cli`` (``__main__`` only calls it).
+* The subpackages are floors (:data:`LAYERS`): a module imports only from its own group or from a
+  lower floor, never from a group beside it or above it, and every module belongs to a group.
 """
 
 from __future__ import annotations
@@ -26,6 +28,33 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sccnb"
 
 # (importing module, imported module, name): private imports across modules that remain.
 ALLOWED_PRIVATE: set[tuple[str, str, str]] = set()
+
+
+# The package's floors, lowest first; each floor's groups, by module prefix. A module imports from
+# its own group and from lower floors only (groups on one floor know nothing of each other). The
+# package's front door (``sccnb.load_model``) is above every floor.
+LAYERS: list[dict[str, tuple[str, ...]]] = [
+    {"foundation": ("sccnb.errors", "sccnb.provenance", "sccnb.layouts", "sccnb.metrics",
+                    "sccnb.plots")},
+    {"data": ("sccnb.data",), "model": ("sccnb.model",)},
+    {"training": ("sccnb.training",)},
+    {"inference": ("sccnb.inference",), "perf": ("sccnb.perf",)},
+    {"study": ("sccnb.study",)},
+    {"cli": ("sccnb.cli", "sccnb.__main__")},
+    {"front door": ("sccnb",)},
+]
+
+
+def floor_of(module: str) -> tuple[int, str] | None:
+    """``(floor, group)`` of a module: the group whose prefix names it most closely."""
+    best = None
+    for floor, groups in enumerate(LAYERS):
+        for group, prefixes in groups.items():
+            for prefix in prefixes:
+                if module == prefix or module.startswith(prefix + "."):
+                    if best is None or len(prefix) > best[0]:
+                        best = (len(prefix), floor, group)
+    return best and best[1:]
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:
@@ -171,6 +200,42 @@ def test_no_private_helper_is_used_across_modules():
         for m, t, n in sorted(found - ALLOWED_PRIVATE))
     assert not ALLOWED_PRIVATE - found, f"no longer used, drop from ALLOWED_PRIVATE: " \
         f"{sorted(ALLOWED_PRIVATE - found)}"
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``"a (group, floor) -> b (group, floor)"`` for every import that goes up or sideways."""
+    out = []
+    for name, targets in sorted(graph.items()):
+        here = floor_of(name)
+        for target in sorted(targets):
+            there = floor_of(target)
+            if here and there and here[1] != there[1] and there[0] >= here[0]:
+                out.append(f"{name} ({here[1]}, floor {here[0]}) imports {target} "
+                           f"({there[1]}, floor {there[0]})")
+    return out
+
+
+def test_every_module_is_on_a_floor():
+    lost = sorted(m for m in module_files() if floor_of(m) is None or floor_of(m)[1] == "front door"
+                  and m != "sccnb")
+    assert not lost, f"modules in no group of LAYERS (add them to one): {lost}"
+
+
+def test_imports_go_down_the_floors_only():
+    """The layout shows the architecture: foundation < data, model < training < inference,
+    perf < study < cli. A study module may use a trained model; training may not know the
+    study, and the inference path may not know the benchmarks."""
+    bad = layer_violations(import_graph())
+    assert not bad, "imports up or across the floors:\n  " + "\n  ".join(bad)
+
+
+def test_the_floor_check_finds_an_import_up_and_one_across():
+    graph = {"sccnb.training.train": {"sccnb.study.claims", "sccnb.data.prepare"},
+             "sccnb.inference.zoo": {"sccnb.perf.device", "sccnb.training.runs"},
+             "sccnb.data.crops": {"sccnb.layouts"}, "sccnb.metrics": {"sccnb.layouts"}}
+    assert layer_violations(graph) == [
+        "sccnb.inference.zoo (inference, floor 3) imports sccnb.perf.device (perf, floor 3)",
+        "sccnb.training.train (training, floor 2) imports sccnb.study.claims (study, floor 4)"]
 
 
 def test_the_checks_see_imports_inside_functions(tmp_path):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sccnb.losses import L1Loss, SoftWingLoss, WingLoss, build_loss
+from sccnb.training.losses import L1Loss, SoftWingLoss, WingLoss, build_loss
 
 
 def _value_and_grad(loss, x):

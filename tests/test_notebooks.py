@@ -18,7 +18,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from sccnb import paper
+from sccnb.study import paper
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -244,7 +244,7 @@ def test_ablation_tables(smoke_results, name, reference):
         assert df.loc[label, "NME_paper"] == value
     assert _finite(df["NME_ours"]) and (df["NME_ours"] > 0).all()
     claims = pd.read_csv(smoke_results / "tables" / f"{name}_claims.csv")
-    # one seed per arm at smoke size: Δ shown, no interval, no verdict (sccnb.claims)
+    # one seed per arm at smoke size: Δ shown, no interval, no verdict (sccnb.study.claims)
     assert len(claims) and (claims.seeds == "1/1").all() and _finite(claims.ours_delta)
     assert (claims.verdict == "1 seed: descriptive only").all()
     assert claims.ci95_low.isna().all() and claims.mde.isna().all()

@@ -3,10 +3,10 @@ current with the re-crop default, rendered from whatever evaluations exist."""
 
 import json
 
+from sccnb.inference.zoo import DEFAULT_REFINE
 from sccnb.provenance import REPO_ROOT
-from sccnb.runs import SHIPPED
 from sccnb.study.photos import photo_rows, photo_table
-from sccnb.zoo import DEFAULT_REFINE
+from sccnb.training.runs import SHIPPED
 
 
 def test_committed_rows_are_the_evaluations_at_the_default_passes():
@@ -15,8 +15,9 @@ def test_committed_rows_are_the_evaluations_at_the_default_passes():
     assert [r["model"].strip("`") for r in shipped] == list(SHIPPED)
     for r in shipped:
         d = json.loads((REPO_ROOT / r["source"]).read_text())
-        assert r["refine"] == DEFAULT_REFINE, (r["model"], "evaluated with other passes: "
-                                               "re-run sccnb.evalfolder.detector_vs_protocol")
+        assert r["refine"] == DEFAULT_REFINE, (
+            r["model"], "evaluated with other passes: re-run "
+            "sccnb.inference.evalfolder.detector_vs_protocol")
         assert r["refined"] == d["refine_passes"][str(DEFAULT_REFINE)]
         assert r["protocol"]["count"] == r["faces"] >= r["detected"] == r["refined"]["count"]
 

@@ -8,8 +8,8 @@ import dataclasses
 
 import pytest
 
-from sccnb.claims import BY_DESIGN, mde
 from sccnb.study import power
+from sccnb.study.claims import BY_DESIGN, mde
 from sccnb.study.common import StudySetup
 from sccnb.study.real300w import EVIDENCE, PAPER_FAMILY, TABLES, table_arms
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from sccnb.data.records import DataFormatError
-from sccnb.predict import load_boxes, predict_images
+from sccnb.inference.predict import load_boxes, predict_images
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_cli_on_real_photos(smoke_run, tmp_path, shared_data):
 
 
 def test_box_from_pts_uses_the_annotation_extent(tmp_path):
-    from sccnb.predict import boxes_from_pts
+    from sccnb.inference.predict import boxes_from_pts
 
     (tmp_path / "a.png").write_bytes(b"")
     (tmp_path / "a.pts").write_text("version: 1\nn_points: 3\n{\n11 21\n31 41\n21 11\n}\n")
@@ -85,7 +85,7 @@ def test_box_from_pts_uses_the_annotation_extent(tmp_path):
 
 def test_a_face_box_model_cannot_refine(smoke_run):
     """A WFLW model's training box is the dataset's rectangle, which its points do not give."""
-    from sccnb.zoo import Landmarker
+    from sccnb.inference.zoo import Landmarker
 
     lm = Landmarker(smoke_run)
     assert lm.refine == 0 and not lm.can_refine

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sccnb.readme import END, START, render_results, update_readme
+from sccnb.study.readme import END, START, render_results, update_readme
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_results_block_matches_the_committed_results():
 def test_convergence_rows_come_from_the_resolution_table():
     import pandas as pd
 
-    from sccnb.readme import _convergence
+    from sccnb.study.readme import _convergence
 
     res = pd.DataFrame([{"data": "real", "converged": "10/19", "epoch_noise_pct": 0.72,
                          "plateau_flagged": 0.3775, "late_trend_median": -0.0612},

@@ -15,8 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from sccnb.notebook import stable_notebook  # noqa: E402
-from sccnb.runs import Run  # noqa: E402
+from sccnb.study.notebook import stable_notebook  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TABLE1 = REPO / "results" / "cpu" / "tables" / "table1.json"
@@ -51,7 +50,7 @@ def test_a_table_rendered_twice_from_the_same_runs_is_not_rewritten(tmp_path):
 
 
 def test_a_figure_saved_twice_is_the_same_bytes_without_the_matplotlib_version(tmp_path):
-    from sccnb.report import save_figure
+    from sccnb.study.report import save_figure
 
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot([0, 1], [1, 0])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sccnb.readme import _resolution_rows
+from sccnb.study.readme import _resolution_rows
 from sccnb.study.resolution import robust_seed_sd, sd_median_factor
 
 SIGMA, ARMS, SEEDS = 0.08, 9, 3  # about the real-face study: 9 arms with 3 seeds each
@@ -76,9 +76,9 @@ def test_readme_resolution_rows_show_the_typical_and_the_pooled_sd():
 
 def test_each_probe_schedule_is_named_apart_from_the_profile():
     """The schedule probe's arms become one resolution source per schedule, named by it."""
-    from sccnb.config import resolve_config
     from sccnb.study.real300w import EVIDENCE
     from sccnb.study.resolution import schedule_name
+    from sccnb.training.config import resolve_config
 
     names = {schedule_name(resolve_config("real300w_cpu", **changes))
              for _, changes, _ in EVIDENCE["schedule"] if changes.get("lr_milestones")}

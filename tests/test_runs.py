@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import torch
 
-from sccnb.config import config_from_json, portable_path, resolve_config
 from sccnb.data.fingerprint import data_fingerprint
-from sccnb.runs import (LATER_FIELDS, Run, code_fingerprint, identity, run_id, stale_runs,
-                        stored_runs)
+from sccnb.training.config import config_from_json, portable_path, resolve_config
+from sccnb.training.runs import (LATER_FIELDS, Run, code_fingerprint, identity, run_id, stale_runs,
+                                 stored_runs)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,10 +103,10 @@ def test_portable_paths_round_trip():
     assert Path(cfg.data_root) == shared.resolve()
 
 
-def test_code_fingerprint_ignores_comments_and_cli_but_not_code(tmp_path, monkeypatch):
-    from sccnb import runs
+def test_code_fingerprint_ignores_comments_and_scheduling_but_not_code(tmp_path, monkeypatch):
+    from sccnb.training import runs
 
-    src = "def f(x):\n    '''doc'''\n    return x + 1\n\ndef run(args):\n    return 0\n"
+    src = "def f(x):\n    '''doc'''\n    return x + 1\n\ndef ensure_run(cfg):\n    return 0\n"
     p = tmp_path / "m.py"
     p.write_text(src)
     base = runs._file_fingerprint(p)
@@ -115,8 +115,8 @@ def test_code_fingerprint_ignores_comments_and_cli_but_not_code(tmp_path, monkey
     assert runs._file_fingerprint(p) == base
     p.write_text(src.replace("x + 1", "x + 2"))
     assert runs._file_fingerprint(p) != base
-    fp = code_fingerprint()
-    assert set(fp["files"]) == {f for f in runs.CODE_FILES if (REPO / "sccnb" / f).exists()}
+    fp = code_fingerprint()  # every fingerprinted file is where CODE_FILES says (after a move)
+    assert set(fp["files"]) == set(runs.CODE_FILES)
 
 
 def _fake_run(root: Path, name: str, code) -> Run:
@@ -161,7 +161,7 @@ def test_rekey_renames_runs_stored_under_an_old_id(tmp_path):
 
 
 def test_half_weights_load_and_predict_like_the_full_ones(tmp_path, monkeypatch):
-    from sccnb.train import ensure_run
+    from sccnb.training.train import ensure_run
 
     monkeypatch.setenv("SCCNB_CACHE", str(tmp_path / "cache"))
     run = ensure_run(resolve_config("smoke", epochs=1, lr_milestones=()), tmp_path / "runs")
@@ -190,7 +190,7 @@ def test_weights_that_are_not_the_records_ones_are_refused_and_retrained(tmp_pat
     restored records) is not taken for the run's weights: has_weights is False, loading names
     the reason, and ensure_run(need_weights=True) trains the run again."""
     from sccnb.errors import NotFound
-    from sccnb.train import ensure_run
+    from sccnb.training.train import ensure_run
 
     monkeypatch.setenv("SCCNB_CACHE", str(tmp_path / "cache"))
     cfg = resolve_config("smoke", epochs=2, lr_milestones=())
@@ -309,7 +309,7 @@ def test_a_worker_records_the_commit_of_the_code_it_imported(monkeypatch):
     assert prov.pin_commit() == "aaaaaaaaaaaa"  # the worker starts at commit a ...
     assert prov.provenance("cpu")["commit"] == "aaaaaaaaaaaa"  # ... HEAD moves on: still a
     # the training pool's initializer pins in the spawned worker, before any run starts
-    from sccnb.runs import pin_worker
+    from sccnb.training.runs import pin_worker
 
     with mp.get_context("spawn").Pool(1, initializer=pin_worker) as pool:
         assert pool.apply(_pinned_commit) == real_head
@@ -367,13 +367,13 @@ def test_no_committed_run_is_stale():
 def test_a_refactor_keeps_the_committed_runs_fresh_and_a_numeric_change_does_not(
         tmp_path, change, stale):
     """Both directions on the real package and the committed store: a copy of sccnb with
-    ``losses.py`` changed is asked `runs --stale` about the repository's runs."""
+    ``training/losses.py`` changed is asked `runs --stale` about the repository's runs."""
     pkg = tmp_path / "sccnb"
     shutil.copytree(REPO / "sccnb", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    src = (pkg / "losses.py").read_text()
+    src = (pkg / "training" / "losses.py").read_text()
     new = change(src)
     assert new != src
-    (pkg / "losses.py").write_text(new)
+    (pkg / "training" / "losses.py").write_text(new)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("SCCNB_RUNS", None)
     proc = subprocess.run([sys.executable, "-m", "sccnb", "runs", "--stale", "--runs-root",

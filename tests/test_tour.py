@@ -18,10 +18,10 @@ import pytest  # noqa: E402
 from sccnb.layouts import get_layout  # noqa: E402
 from sccnb.metrics import nme  # noqa: E402
 from sccnb.model import topk_mask  # noqa: E402
-from sccnb.notebook import repo_path, results_dir, shown_path  # noqa: E402
 from sccnb.plots import part_order  # noqa: E402
 from sccnb.provenance import REPO_ROOT  # noqa: E402
 from sccnb.study import tour  # noqa: E402
+from sccnb.study.notebook import repo_path, results_dir, shown_path  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ PROGRESS_NOTEBOOK = [
     # package modules that bound tqdm.auto's own choice before progress_bars was called (the
     # crops' bar; the SynthFace generator's)
     "import sccnb.data.crops, sccnb.data.synth.writer, tqdm.auto, tqdm.notebook\n"
-    "from sccnb.notebook import progress_bars\n"
+    "from sccnb.study.notebook import progress_bars\n"
     "def kinds(*bars):\n"
     "    print(*('widgets' if issubclass(b, tqdm.notebook.tqdm) else 'text' for b in bars))",
     # make: text bars; then a person in JupyterLab: widgets; then text again

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from sccnb.data.datasets import photo_id
-from sccnb.runs import Run, run_id
-from sccnb.train import (PROFILES, TrainingDiverged, ensure_run, prepare_data, resolve_config,
-                         train)
+from sccnb.data.prepare import prepare_data
+from sccnb.training.config import PROFILES, resolve_config
+from sccnb.training.runs import Run, run_id
+from sccnb.training.train import TrainingDiverged, ensure_run, train
 
 
 def smoke(**changes):
@@ -93,7 +94,7 @@ def test_the_steps_driven_by_hand_give_what_train_gives(smoke_fc_run):
     """setup_training, then run_epoch and end_epoch for every epoch, with no run folder (so
     nothing is written), end with train()'s last weights, best epoch and history, bit for bit:
     the benchmarks time these very steps."""
-    from sccnb.train import end_epoch, run_epoch, setup_training
+    from sccnb.training.train import end_epoch, run_epoch, setup_training
 
     cfg = smoke(head="fc")
     assert smoke_fc_run.id == run_id(cfg)
@@ -114,7 +115,7 @@ def test_the_steps_driven_by_hand_give_what_train_gives(smoke_fc_run):
 
 
 def test_nan_loss_stops_the_run_with_a_clear_message(tmp_path, monkeypatch):
-    import sccnb.train as train_mod
+    import sccnb.training.train as train_mod
 
     class NanLoss(torch.nn.Module):
         def forward(self, pred, target):
@@ -176,7 +177,7 @@ def test_ensure_runs_loads_stored_runs_first_and_trains_the_rest_in_workers(tmp_
                                                                           smoke_fc_run):
     import shutil
 
-    from sccnb.train import ensure_runs
+    from sccnb.training.train import ensure_runs
 
     stored_cfg = smoke(head="fc")
     new = [smoke(head="fc", seed=1), smoke(head="fc", seed=2)]

@@ -1,5 +1,5 @@
-"""Models that ship (sccnb.zoo), a model on photos with detected faces (predict), and a model on
-a user's annotated folder (eval --data; sccnb.evalfolder)."""
+"""Models that ship (sccnb.inference.zoo), a model on photos with detected faces (predict), and a
+model on a user's annotated folder (eval --data; sccnb.inference.evalfolder)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import pytest
 
 import sccnb
 from sccnb.data.folder import read_folder
-from sccnb.evalfolder import _test_records, evaluate_folder, link_split
-from sccnb.runs import SHIPPED, resolve_run
-from sccnb.train import ensure_run, resolve_config
-from sccnb.zoo import Landmarker
+from sccnb.inference.evalfolder import _test_records, evaluate_folder, link_split
+from sccnb.inference.zoo import Landmarker
+from sccnb.training.config import resolve_config
+from sccnb.training.runs import SHIPPED, resolve_run
+from sccnb.training.train import ensure_run
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def real_run(tmp_path_factory, shared_data):
 def calibrated_run(real_run):
     """The same run with its detector calibration, fitted on 60 of its training faces."""
     pytest.importorskip("dlib", reason="the optional detector (pip install -e .[detect])")
-    from sccnb.detect import calibrate_run
+    from sccnb.inference.detect import calibrate_run
 
     calibrate_run(real_run, max_faces=60)
     return real_run
@@ -45,9 +46,9 @@ def calibrated_run(real_run):
 def test_shipped_names_are_the_seed0_evidence_runs(shared_data):
     import dataclasses
 
-    from sccnb.runs import run_id
     from sccnb.study.common import StudySetup
     from sccnb.study.real300w import EVIDENCE, SHIPPED_ARMS, SHIPPED_VARIANTS
+    from sccnb.training.runs import run_id
 
     setup = StudySetup(profile="real300w_cpu", data_root=str(shared_data / "300w_mini"))
     assert set(SHIPPED_ARMS) | set(SHIPPED_VARIANTS) == set(SHIPPED)
@@ -155,8 +156,8 @@ def test_eval_on_the_heldout_folder_reproduces_the_run(real_run, tmp_path):
 
 @pytest.mark.slow
 def test_detector_and_protocol_boxes_side_by_side(calibrated_run):
-    from sccnb.detect import load_calibration
-    from sccnb.evalfolder import detector_vs_protocol
+    from sccnb.inference.detect import load_calibration
+    from sccnb.inference.evalfolder import detector_vs_protocol
 
     run = calibrated_run
     cal = load_calibration(run)  # fitted on training faces only
@@ -227,12 +228,12 @@ def test_cli_and_load_model_give_identical_landmarks(real_run, tmp_path, shared_
 def test_refinement_recrops_on_the_predicted_extent(real_run):
     """Each pass crops on the extent of the previous pass's points: two passes equal one pass
     started from the extent of a zero-pass prediction."""
-    from sccnb.zoo import points_extent
+    from sccnb.inference.zoo import points_extent
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (160, 200, 3), dtype=np.uint8)
     lm = Landmarker(real_run)
-    from sccnb.zoo import DEFAULT_REFINE
+    from sccnb.inference.zoo import DEFAULT_REFINE
 
     assert lm.refine == DEFAULT_REFINE > 0 and lm.can_refine  # the default for a 300-W model
     box = np.array([[40.0, 30.0, 150.0, 140.0]])
@@ -248,7 +249,7 @@ def test_refinement_recrops_on_the_predicted_extent(real_run):
 
 def test_whole_image_box_crops_the_bounding_square():
     from sccnb.data.crops import crop_matrix
-    from sccnb.zoo import whole_image_box
+    from sccnb.inference.zoo import whole_image_box
 
     m = crop_matrix(whole_image_box(90, 120, 1.25), 64, 1.25)
     corners = np.array([[0, 0, 1], [89, 119, 1]], float) @ m.T  # the image's pixel centres

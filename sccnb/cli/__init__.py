@@ -15,11 +15,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
+
+from ..errors import Interrupted, UserError
 
 # command -> (module, one-line help)
 COMMANDS = {
-    "train": ("sccnb.cli.train", "train a model from a named profile (or load the run if it exists)"),
+    "train": ("sccnb.cli.train", "train a model from a named profile (or load the run if it "
+              "exists)"),
     "runs": ("sccnb.cli.runs", "train (or load) every run the tables and figures need"),
     "eval": ("sccnb.cli.eval", "evaluate a stored run on its test splits and print the summary"),
     "predict": ("sccnb.cli.predict", "predict landmarks on images: CSV/JSON and overlay PNGs"),
@@ -56,6 +60,35 @@ def at_least(minimum: int):
     return parse
 
 
+def one_line(err: BaseException, command: str = "") -> tuple[str, int] | None:
+    """``(message, exit status)`` for an expected error, or None for one that should keep its
+    traceback. Multi-line messages are joined into one line. ``command``: the sccnb command
+    that failed (a dataset error met in training points to ``data check``)."""
+    from ..data.records import DataFormatError
+
+    if isinstance(err, UserError):
+        return _join(str(err)), err.exit_code
+    if isinstance(err, DataFormatError):
+        hint = (" (`python -m sccnb data check FORMAT PATH` lists every problem of a dataset "
+                "folder)" if command in ("train", "runs", "eval") else "")
+        return _join(f"{err}{hint}"), 1
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted", Interrupted.exit_code
+    if type(err).__name__ == "TrainingDiverged":  # sccnb.training.train's; not imported here
+        return _join(str(err)), 1
+    if isinstance(err, OSError) and err.filename is not None:
+        # a missing file, a folder where a file was expected, no permission, a full disk
+        what = err.strerror or type(err).__name__
+        return f"{what}: {err.filename}", 1
+    if isinstance(err, FileNotFoundError):  # raised with a message of ours (no filename)
+        return _join(str(err)), 1
+    return None
+
+
+def _join(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", text.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sccnb",
@@ -75,8 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except (Exception, KeyboardInterrupt) as err:
-        from ..errors import one_line
-
         known = one_line(err, argv[0] if argv else "")
         if debug or known is None:
             raise

@@ -1,4 +1,4 @@
-"""The `bench` command's arguments and dispatch (the library: :mod:`sccnb.bench`)."""
+"""The `bench` command's arguments and dispatch (the library: :mod:`sccnb.perf.bench`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import argparse
 
 import torch
 
-from ..bench import BENCHMARKS, print_summary, run_all
-from ..bench.common import AMP_CHOICES
-from ..bench.common import CHANNELS_LAST_CHOICES
+from ..perf.bench import BENCHMARKS, print_summary, run_all
+from ..perf.bench.common import AMP_CHOICES, CHANNELS_LAST_CHOICES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

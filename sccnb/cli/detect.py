@@ -1,13 +1,13 @@
-"""``python -m sccnb detect ACTION``: the face detector's tools (:mod:`sccnb.detect`).
+"""``python -m sccnb detect ACTION``: the face detector's tools (:mod:`sccnb.inference.detect`).
 
 * ``calibrate RUN``: fit the run's detector-to-training-box mapping on its training faces and
-  store it with the run (:func:`sccnb.detect.calibrate_run`);
+  store it with the run (:func:`sccnb.inference.detect.calibrate_run`);
 * ``spread RUN``: how calibrated detector boxes -- or, with ``--refine``, the boxes of the photo
   path's last crop -- scatter around the run's training boxes
-  (:func:`sccnb.evalfolder.run_box_spread`); ``--jitter-out`` writes the histograms a
+  (:func:`sccnb.inference.evalfolder.run_box_spread`); ``--jitter-out`` writes the histograms a
   :class:`~sccnb.data.augment.BoxJitter` draws from;
 * ``rate --data FORMAT PATH``: the share of a folder's annotated faces the detector finds
-  (:func:`sccnb.detect.detection_rate`).
+  (:func:`sccnb.inference.detect.detection_rate`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import portable_path
 from ..data.folder import read_folder
-from ..detect import (DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable, calibrate_run,
-                      calibration_path, detection_rate, jitter_histograms)
-from ..evalfolder import run_box_spread
-from ..outputs import check_outputs, claim_outputs
+from ..inference.detect import (DEFAULT_DETECTOR, DETECTORS, DetectorUnavailable, calibrate_run,
+                                calibration_path, detection_rate, jitter_histograms)
+from ..inference.evalfolder import run_box_spread
+from ..inference.outputs import check_outputs, claim_outputs
 from ..provenance import provenance, write_json
-from ..runs import resolve_run
+from ..training.config import portable_path
+from ..training.runs import resolve_run
 from . import at_least
 
 __all__ = ["add_arguments", "run"]

@@ -1,4 +1,5 @@
-"""The `device-check` command's arguments and dispatch (the library: :mod:`sccnb.device_check`)."""
+"""The `device-check` command's arguments and dispatch (the library:
+:mod:`sccnb.perf.device_check`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from .. import device_check as library
-from ..device_check import (DEFAULT_EPOCHS, SIZES, STEPS, default_data_root, plan,
-                            render_summary, run_steps, train_real300w, write_archive,
-                            write_environment)
+from ..perf import device_check as library
+from ..perf.device_check import (DEFAULT_EPOCHS, SIZES, STEPS, default_data_root, plan,
+                                 render_summary, run_steps, write_archive, write_environment)
 from ..provenance import REPO_ROOT
 
 
@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         write_environment(Path(argv[1]))
         return 0
     if len(argv) == 5 and argv[0] == "--train-real300w":
-        train_real300w(Path(argv[1]), Path(argv[2]), json.loads(argv[3]), float(argv[4]))
+        from ..study.real300w import train_scc_vs_fc
+
+        train_scc_vs_fc(Path(argv[1]), Path(argv[2]), json.loads(argv[3]), float(argv[4]))
         return 0
     parser = argparse.ArgumentParser(prog="python -m sccnb.cli.device_check")
     add_arguments(parser)

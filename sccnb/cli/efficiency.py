@@ -1,12 +1,12 @@
-"""The `efficiency` command's arguments and dispatch (the library: :mod:`sccnb.efficiency`)."""
+"""The `efficiency` command's arguments and dispatch (the library: :mod:`sccnb.perf.efficiency`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from ..efficiency import efficiency_report
 from ..layouts import get_layout
+from ..perf.efficiency import efficiency_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,7 @@
 """``python -m sccnb eval RUN``: a stored run re-evaluated on its test splits
-(:func:`sccnb.evaluate.evaluate_run`); with ``--data FORMAT PATH``, a stored or shipped model
-on your own annotated faces, with the protocol's boxes or a detector's (:mod:`sccnb.evalfolder`)."""
+(:func:`sccnb.training.evaluate.evaluate_run`); with ``--data FORMAT PATH``, a stored or shipped
+model on your own annotated faces, with the protocol's boxes or a detector's
+(:mod:`sccnb.inference.evalfolder`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import torch
 from ..data.datasets import DATASETS
 from ..data.prepare import prepare_data
 from ..data.records import DataFormatError
-from ..detect import DetectorUnavailable
 from ..errors import ConfigError, UserError
-from ..evalfolder import evaluate_folder
-from ..evaluate import evaluate_crops, evaluate_run, summarise_table
-from ..runs import Run, default_runs_root, resolve_run
+from ..inference.detect import DetectorUnavailable
+from ..inference.evalfolder import evaluate_folder
+from ..training.evaluate import evaluate_crops, evaluate_run, summarise_table
+from ..training.runs import Run, default_runs_root, resolve_run
 
 __all__ = ["add_arguments", "run"]
 
@@ -30,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "also a shipped model's name (real300w-scc, real300w-fc)")
     parser.add_argument("--data", nargs=2, metavar=("FORMAT", "PATH"), default=None,
                         help="evaluate on your own annotated faces instead: 300w FOLDER (.pts + "
-                        "images), wflw LIST (or a WFLW root), cofw FILE.mat (sccnb.evalfolder)")
+                        "images), wflw LIST (or a WFLW root), cofw FILE.mat "
+                        "(sccnb.inference.evalfolder)")
     parser.add_argument("--boxes", default=None, choices=("protocol", "detector", "both"),
                         help="with --data: crop on the protocol's boxes (default), on the "
                         "detector's (calibrated to the run's training boxes), or both")
@@ -96,7 +98,7 @@ def _run_stored(args: argparse.Namespace) -> int:
         raise ConfigError(f"{', '.join(folder_only)} applies only with --data FORMAT PATH (your "
                           "own annotated faces); `eval RUN` alone re-evaluates the run on its "
                           "test splits and writes nothing else")
-    from ..runs import check_checkpoint
+    from ..training.runs import check_checkpoint
 
     path = Path(args.run)
     if not path.is_dir():

@@ -1,5 +1,5 @@
 """The `link-split` command: a folder of symbolic links to a run's test faces (image + ``.pts``),
-for ``eval RUN --data 300w FOLDER`` (the library: :func:`sccnb.evalfolder.link_split`)."""
+for ``eval RUN --data 300w FOLDER`` (the library: :func:`sccnb.inference.evalfolder.link_split`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evalfolder import link_split
-    from ..runs import resolve_run
+    from ..inference.evalfolder import link_split
+    from ..training.runs import resolve_run
 
     out = link_split(resolve_run(args.run), args.split, args.out)
     print(f"{sum(1 for _ in out.rglob('*.pts'))} faces linked under {out}")

@@ -1,4 +1,4 @@
-"""The `predict` command's arguments and dispatch (the library: :mod:`sccnb.predict`)."""
+"""The `predict` command's arguments and dispatch (the library: :mod:`sccnb.inference.predict`)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..predict import (boxes_from_pts, check_inputs, detected_overlay_names, expand_images,
-                       load_boxes, overlay_faces, overlay_names, predict_detected,
-                       predict_images, write_overlay)
-from ..runs import Run
+from ..inference.predict import (boxes_from_pts, check_inputs, detected_overlay_names,
+                                 expand_images, load_boxes, overlay_faces, overlay_names,
+                                 predict_detected, predict_images, write_overlay)
+from ..training.runs import Run
 
 
 def _claim_out(args: argparse.Namespace, overlays: list[str], check: bool = False) -> None:
     """Refuse (or with ``--force`` keep renamed) an output file that is an input image or that
-    sccnb did not write (:mod:`sccnb.outputs`): ``check`` before any model is run (nothing
+    sccnb did not write (:mod:`sccnb.inference.outputs`): ``check`` before any model is run (nothing
     written), then again before the first write (the folder claimed)."""
-    from ..outputs import check_outputs, claim_outputs
+    from ..inference.outputs import check_outputs, claim_outputs
 
     out = Path(args.out)
     names = ["landmarks.csv", "landmarks.json", *overlays]
@@ -35,9 +35,9 @@ def _claim_out(args: argparse.Namespace, overlays: list[str], check: bool = Fals
 
 def _run_detected(args: argparse.Namespace) -> int:
     """``predict`` without boxes: the detector finds the faces (several per image allowed)."""
-    from ..detect import DetectorUnavailable
-    from ..runs import resolve_run
-    from ..zoo import Landmarker
+    from ..inference.detect import DetectorUnavailable
+    from ..inference.zoo import Landmarker
+    from ..training.runs import resolve_run
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" \
         else args.device
@@ -75,9 +75,9 @@ def _run_detected(args: argparse.Namespace) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..detect import DEFAULT_DETECTOR, DETECTORS
-    from ..runs import SHIPPED
-    from ..zoo import DEFAULT_REFINE
+    from ..inference.detect import DEFAULT_DETECTOR, DETECTORS
+    from ..inference.zoo import DEFAULT_REFINE
+    from ..training.runs import SHIPPED
 
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", default=None,
@@ -111,12 +111,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.model:  # a shipped model: its run folder
-        from ..runs import resolve_run
+        from ..training.runs import resolve_run
 
         args.checkpoint = str(resolve_run(args.model).path)
     args.images = expand_images(args.images)
     from ..errors import NotFound, resolve_device
-    from ..runs import default_runs_root
+    from ..training.runs import default_runs_root
 
     device = str(resolve_device(args.device))  # no CUDA: say so before a model is loaded
     from ..data.validate import check_image_file

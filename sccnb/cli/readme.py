@@ -1,10 +1,10 @@
-"""The `readme` command's arguments and dispatch (the library: :mod:`sccnb.readme`)."""
+"""The `readme` command's arguments and dispatch (the library: :mod:`sccnb.study.readme`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..readme import update_readme
+from ..study.readme import update_readme
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,15 +28,15 @@ import time
 
 from ..data.datasets import DATASETS
 from ..data.fingerprint import data_fingerprint
-from ..equivalence import prove, record_proof
 from ..errors import ConfigError
 from ..provenance import write_json
-from ..runs import Run, code_fingerprint, run_id, stale_runs, stored_runs
 from ..study import power
 from ..study.common import WORKERS, StudySetup
 from ..study.plan import planned_seeds, planned_variants, regeneration_estimate
 from ..study.real300w import EVIDENCE, evidence_configs
-from ..train import ensure_runs
+from ..training.equivalence import prove, record_proof
+from ..training.runs import Run, code_fingerprint, run_id, stale_runs, stored_runs
+from ..training.train import ensure_runs
 from . import at_least
 
 __all__ = ["add_arguments", "run", "parse_seeds"]

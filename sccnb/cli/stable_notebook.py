@@ -1,5 +1,5 @@
 """The `stable-notebook` command: ``make`` passes every executed notebook through it (the
-library: :func:`sccnb.notebook.stable_notebook`)."""
+library: :func:`sccnb.study.notebook.stable_notebook`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..notebook import stable_notebook
+    from ..study.notebook import stable_notebook
 
     for path in args.paths:
         stable_notebook(path)

@@ -1,4 +1,4 @@
-"""The `train` command's arguments and dispatch (the library: :mod:`sccnb.train`)."""
+"""The `train` command's arguments and dispatch (the library: :mod:`sccnb.training.train`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..config import PROFILES, resolve_config
-from ..runs import Run, default_runs_root, run_id
-from ..train import dist_info, ensure_run
+from ..training.config import PROFILES, resolve_config
+from ..training.runs import Run, default_runs_root, run_id
+from ..training.train import dist_info, ensure_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -43,7 +43,7 @@ from .w300 import W300_FOLDERS, read_300w, read_300w_csv
 from .wflw import WFLW_SUBSETS, read_wflw, read_wflw_subset_list, wflw_list_path
 
 __all__ = ["FORMATS", "Problem", "SplitStats", "CheckReport", "check_dataset",
-           "format_report", "probe_files", "add_arguments", "run"]
+           "format_report", "probe_files"]
 
 FORMATS = ("wflw", "300w", "300w-csv", "cofw", "cofw68")
 

@@ -1,5 +1,5 @@
 """What a run's data *is*, independent of where it lies: a fingerprint of the files a dataset's
-reader reads, for the run store's identity (:mod:`sccnb.runs`).
+reader reads, for the run store's identity (:mod:`sccnb.training.runs`).
 
 Annotation files (``.pts``, WFLW's list files, COFW's ``.mat``) are hashed by content: removing a
 line, moving a point or adding a face changes the fingerprint. Images enter as the sorted list
@@ -8,9 +8,9 @@ would cost seconds per start on WFLW; a re-encoded image of the same name and si
 change this misses). Files are named relative to the dataset folder, so the same data under
 another folder, on another machine, gives the same fingerprint.
 
-Cost (``python -m sccnb runs --fingerprint DATASET PATH``, recorded in docs/run-store.md): a few milliseconds
-for the 1,207 faces of ``300w_mini`` and well under a second for a WFLW-size folder; the result
-is cached per process and folder state.
+Cost (``python -m sccnb runs --fingerprint DATASET PATH``, recorded in docs/run-store.md): a few
+milliseconds for the 1,207 faces of ``300w_mini`` and well under a second for a WFLW-size folder;
+the result is cached per process and folder state.
 """
 
 from __future__ import annotations

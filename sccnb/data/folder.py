@@ -1,5 +1,5 @@
 """A folder of a user's annotated faces, read by format: what ``python -m sccnb eval RUN --data
-FORMAT PATH`` (:mod:`sccnb.evalfolder`) and ``detect rate --data FORMAT PATH`` evaluate.
+FORMAT PATH`` (:mod:`sccnb.inference.evalfolder`) and ``detect rate --data FORMAT PATH`` evaluate.
 
 Formats (:data:`FORMATS`):
 

@@ -1,7 +1,7 @@
 """The checks every face passes before a crop is made: its image, its points and its box.
 
 One place for the command line (``predict``, ``eval --data``) and the Python API
-(:class:`sccnb.zoo.Landmarker`), so that the same input gets the same one-line message
+(:class:`sccnb.inference.zoo.Landmarker`), so that the same input gets the same one-line message
 (:class:`~sccnb.errors.DataError`, naming the file and, where there is one, the line).
 
 * An image is ``(H, W, 3)`` uint8 RGB, at least :data:`MIN_SIDE` pixels a side.
@@ -96,8 +96,8 @@ def check_image_file(path: str | Path) -> None:
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` uint8 RGB, EXIF orientation applied (as a viewer shows
-    it): the one reader of photos (``predict``, :class:`sccnb.zoo.Landmarker`, the overlays),
-    refusing a missing, undecodable or truncated file (:func:`check_image_file`)."""
+    it): the one reader of photos (``predict``, :class:`sccnb.inference.zoo.Landmarker`, the
+    overlays), refusing a missing, undecodable or truncated file (:func:`check_image_file`)."""
     import cv2
 
     from .records import DataFormatError

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import paper
-from ..evaluate import evaluate_run
-from ..report import write_table
-from ..train import config_from_json
+from ..training.config import config_from_json
+from ..training.evaluate import evaluate_run
+from . import paper
 from .common import StudySetup, dataset_label, metric_value, pm, seed_mean, table_provenance
+from .report import write_table
 
 __all__ = ["table1", "table2", "table3", "METHODS", "HEADLINE_SEEDS", "table1_seeds"]
 

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import claims as claim_stats
-from ..config import TrainConfig, portable_path, resolve_config
 from ..metrics import summarise
-from ..report import write_table
-from ..runs import Run, run_id, stale_runs
-from ..train import ensure_runs
+from ..training.config import TrainConfig, portable_path, resolve_config
+from ..training.runs import Run, run_id, stale_runs
+from ..training.train import ensure_runs
+from . import claims as claim_stats
+from .report import write_table
 
 __all__ = ["StudySetup", "plot_validation_curves", "split_nmes", "metric_value", "seed_mean",
            "per_image_nme", "claim_rows", "dataset_label", "table_provenance", "pm", "ablation",
@@ -70,7 +70,7 @@ class StudySetup:
                 configs.append(dataclasses.replace(cfg, seed=int(seed)))
         out: dict[str, list[Run]] = {label: [] for label in variants}
         if self.missing == "skip":
-            from ..runs import default_runs_root
+            from ..training.runs import default_runs_root
 
             root = Path(self.runs_root or default_runs_root())
             for label, cfg in zip(labels, configs):
@@ -146,9 +146,9 @@ def arm_matrix(runs: Sequence[Run], split: str, subset: str = "full"
 
 
 CONVERGENCE_NOTE = (
-    "converged: runs meeting sccnb.evaluate.convergence's criterion (the best validation NME of "
-    "the last 20 % of epochs improves on the earlier best by < 1 % relative) / all runs; "
-    "late_trend: the least-squares trend of validation NME over those epochs, in points, mean "
+    "converged: runs meeting sccnb.training.evaluate.convergence's criterion (the best "
+    "validation NME of the last 20 % of epochs improves on the earlier best by < 1 % relative) "
+    "/ all runs; late_trend: the least-squares trend of validation NME over those epochs, in points, mean "
     "over seeds (negative: still improving when training stopped; sccnb.study.common.late_trend)"
     ". The resolution report gives how often the criterion flags a run that has stopped "
     "improving, at the measured epoch-to-epoch noise.")
@@ -186,7 +186,7 @@ def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequen
                design_mde: Mapping[tuple[str, str], float] | None = None,
                seed_var_ref: float | None = None) -> pd.DataFrame:
     """One row per claimed ordering "``better`` has a lower NME than ``worse``", with the
-    seed-aware interval, p-value and verdict of :mod:`sccnb.claims` (its rules:
+    seed-aware interval, p-value and verdict of :mod:`sccnb.study.claims` (its rules:
     :data:`CLAIM_NOTES`), and the verdict adjusted by Holm over each ``family`` among these rows
     (:func:`adjust_families` re-adjusts over a family that spans several tables).
 
@@ -196,7 +196,7 @@ def claim_rows(claims: Sequence[tuple[str, str, str]], runs: Mapping[str, Sequen
     power plan's MDE at its most seeds, for claims below resolution by design
     (:mod:`sccnb.study.power`); with one seed they read so and show that MDE. ``seed_var_ref``:
     the study's typical seed variance, which caps each claim's degrees of freedom
-    (:func:`sccnb.claims.compare_arms`). Claims whose arms have no runs (``missing="skip"``)
+    (:func:`sccnb.study.claims.compare_arms`). Claims whose arms have no runs (``missing="skip"``)
     are left out.
     """
     rows = []
@@ -276,16 +276,17 @@ def _inside(value: float | None, low: float | None, high: float | None) -> str:
 
 
 def converged_label(runs: Sequence[Run]) -> str:
-    """``"converged/all"`` runs of an arm by :func:`sccnb.evaluate.convergence`."""
-    from ..evaluate import convergence
+    """``"converged/all"`` runs of an arm by :func:`sccnb.training.evaluate.convergence`."""
+    from ..training.evaluate import convergence
 
     flags = [convergence(r.history)["converged"] for r in runs]
     return f"{sum(bool(f) for f in flags)}/{len(flags)}"
 
 
 def window_epochs(epochs: int) -> int:
-    """Epochs in the convergence window of :func:`sccnb.evaluate.convergence` (its last 20 %)."""
-    from ..evaluate import CONVERGENCE_WINDOW
+    """Epochs in the convergence window of :func:`sccnb.training.evaluate.convergence` (its last 20
+    %)."""
+    from ..training.evaluate import CONVERGENCE_WINDOW
 
     return max(1, int(round(CONVERGENCE_WINDOW * epochs)))
 
@@ -299,8 +300,9 @@ def late_window(history: pd.DataFrame) -> pd.DataFrame:
 
 def late_trend(history: pd.DataFrame) -> float | None:
     """How much a run was still improving when it stopped: the least-squares slope of validation
-    NME (points per epoch) over the convergence window of :func:`sccnb.evaluate.convergence` (the
-    last 20 % of epochs), times the window's epochs. Negative: still improving.
+    NME (points per epoch) over the convergence window of
+    :func:`sccnb.training.evaluate.convergence` (the last 20 % of epochs), times the window's
+    epochs. Negative: still improving.
 
     It complements the best-versus-best criterion, which compares the minimum of the window's
     epochs with the minimum of fewer epochs at the same learning rate and so, on a noisy plateau,

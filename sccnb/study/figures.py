@@ -12,12 +12,14 @@ import pandas as pd
 import torch
 
 from ..data.augment import to_input
+from ..data.prepare import prepare_data
 from ..metrics import nme
 from ..plots import draw_landmarks
 from ..provenance import write_json
-from ..report import save_figure, write_table
-from ..train import config_from_json, prepare_data, predict
+from ..training.config import config_from_json
+from ..training.evaluate import predict
 from .common import StudySetup, dataset_label, table_provenance
+from .report import save_figure, write_table
 
 __all__ = ["occlude_bottom", "fig1", "fig6", "FRACTIONS", "FIG1_MODELS", "FIG6_MODELS"]
 

@@ -5,7 +5,7 @@ detector boxes, detector boxes refined by re-cropping on the predicted points).
 Nothing is predicted here: the numbers come from the evaluations committed beside the runs,
 
 * ``results/runs/<id>/detector_vs_protocol_dlib-hog.json`` for the shipped models
-  (:func:`sccnb.evalfolder.detector_vs_protocol`, which the real-face table also reads);
+  (:func:`sccnb.inference.evalfolder.detector_vs_protocol`, which the real-face table also reads);
 * ``results/photos/<id>_heldout_boxes.json`` for the retrainings
   (``python -m sccnb eval RUN --data 300w <held-out folder> --boxes both --out DIR``: its
   ``summary.json``).
@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..runs import SHIPPED, default_runs_root
+from ..training.runs import SHIPPED, default_runs_root
 
 __all__ = ["photo_rows", "photo_table", "RETRAININGS"]
 

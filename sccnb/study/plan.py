@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runs import run_id
-from ..train import TrainConfig
+from ..training.config import TrainConfig
+from ..training.runs import run_id
 from . import benchmarks, table5, table6, table7, table8
 from .common import StudySetup
 from .figures import FIG1_MODELS, FIG6_MODELS
@@ -69,7 +69,7 @@ def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: i
     on a shared machine (tests or other work beside them slow some), so each head's cost is the
     ``quantile`` of its finished runs' costs per epoch, times the config's epochs: the least
     contended runs, as on an idle machine. The wall time replays the scheduler of
-    :func:`sccnb.train.ensure_runs` (each run goes to the first free worker, in order).
+    :func:`sccnb.training.train.ensure_runs` (each run goes to the first free worker, in order).
 
     Returns ``{"runs", "finished", "per_run_min": {head: minutes of its first config}, "wall_h",
     "remaining_h", "timed_runs": {head: n}}`` (``remaining_h``: the same replay for the
@@ -78,7 +78,7 @@ def regeneration_estimate(configs: list[TrainConfig], runs_root=None, workers: i
     """
     import numpy as np
 
-    from ..runs import Run, default_runs_root
+    from ..training.runs import Run, default_runs_root
 
     root = Path(runs_root or default_runs_root())
     per_epoch: dict[str, list[float]] = {}

@@ -8,7 +8,7 @@ The rule, for every claim of the paper in :data:`sccnb.study.real300w.TABLES`:
   arms that had 3 seeds before the plan (:data:`PRE_PLAN`) -- a fixed set of committed runs, so
   the plan does not move as the runs it asks for land;
 * find the fewest seeds per arm ``n`` in :data:`MIN_SEEDS`..:data:`MAX_SEEDS` at which the
-  minimum detectable effect (:func:`sccnb.claims.mde`, α 0.05 two-sided, power 0.8, both arms
+  minimum detectable effect (:func:`sccnb.study.claims.mde`, α 0.05 two-sided, power 0.8, both arms
   with ``n`` seeds, the held-out faces) reaches the paper's |Δ|;
 * when even :data:`MAX_SEEDS` leave the paper's |Δ| under the MDE, the claim is **below
   resolution by design**: it keeps one descriptive seed and its table shows the MDE at
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import claims as claim_stats
-from ..claims import BY_DESIGN
+from . import claims as claim_stats
+from .claims import BY_DESIGN
 from .common import StudySetup, table_provenance
 
 __all__ = ["PRE_PLAN", "MIN_SEEDS", "MAX_SEEDS", "plan_noise", "seeds_needed", "plan",
@@ -94,7 +94,7 @@ def plan(setup: StudySetup | None = None, noise: dict | None = None) -> pd.DataF
     there, the status (resolvable, or below resolution by design), the seeds the evidence has
     (better/worse), the runs the claim adds (each run counted at the first claim that needs it),
     their cost in worker-minutes, and how many of them are not finished yet."""
-    from ..runs import Run, default_runs_root, run_id
+    from ..training.runs import Run, default_runs_root, run_id
     from .plan import regeneration_estimate
     from .real300w import PAPER_FAMILY, TABLES, table_arms
 
@@ -151,7 +151,7 @@ def _notes(plan_df: pd.DataFrame) -> list[str]:
             f"{nz.get('image_sd', float('nan')):.3f} ({nz.get('image_pairs')} paired "
             f"comparisons), {nz.get('images')} held-out faces.",
             f"seeds_planned: the fewest seeds per arm, {MIN_SEEDS} to {MAX_SEEDS}, whose MDE "
-            f"(α 0.05 two-sided, power 0.8, sccnb.claims.mde) reaches the paper's |Δ|; "
+            f"(α 0.05 two-sided, power 0.8, sccnb.study.claims.mde) reaches the paper's |Δ|; "
             f"mde_planned: that MDE. '{BY_DESIGN}': even {MAX_SEEDS} seeds leave the paper's "
             f"|Δ| under the MDE (mde_planned is the MDE at {MAX_SEEDS}); the claim keeps one "
             "seed. seeds_evidence: seeds per arm in sccnb.study.real300w.EVIDENCE "
@@ -165,7 +165,7 @@ def _notes(plan_df: pd.DataFrame) -> list[str]:
 
 def write_plan(plan_df: pd.DataFrame, setup: StudySetup, out_dir: str | Path) -> None:
     """Write ``tables/power_plan`` (csv, md, json) with the provenance of the noise runs."""
-    from ..report import write_table
+    from .report import write_table
 
     runs = plan_df.attrs.get("noise_runs") or {}
     prov = table_provenance(setup, {k: v for k, v in runs.items() if v}, table="power_plan",

@@ -9,18 +9,21 @@ faces and a held-out part of AFW + HELEN, so they are context, not a like-for-li
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from .. import paper
-from ..config import portable_path
-from ..report import write_table
+from ..provenance import write_json
+from ..training.config import portable_path
+from . import paper
 from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, adjust_families,
                      claim_rows, converged_label, late_trend_mean, plot_validation_curves,
                      seed_mean, table_provenance, write_claims)
+from .report import write_table
 
-__all__ = ["run", "ablations", "METHODS", "EVIDENCE", "TABLES", "SHIPPED_ARMS",
+__all__ = ["run", "ablations", "train_scc_vs_fc", "METHODS", "EVIDENCE", "TABLES", "SHIPPED_ARMS",
            "SHIPPED_VARIANTS",
            "evidence_configs", "table_arms", "PAPER_FAMILY", "SHORT_NAMES"]
 
@@ -85,7 +88,7 @@ EVIDENCE: dict[str, list[tuple[str, dict, tuple[int, ...]]]] = {
 }
 
 
-# The arms whose seed-0 runs ship as named models (sccnb.runs.SHIPPED): comparison, label.
+# The arms whose seed-0 runs ship as named models (sccnb.training.runs.SHIPPED): comparison, label.
 SHIPPED_ARMS = {"real300w-scc": ("schedule", "SCC, 100 epochs, drops 60/72"),
                 "real300w-fc": ("schedule", "FC, 100 epochs, drops 60/72")}
 # Shipped models that are not arms of the evidence: name -> (the shipped arm whose config they
@@ -120,18 +123,54 @@ def evidence_configs(setup: StudySetup, only: tuple[str, ...] = ()) -> list:
     return list(dict.fromkeys(out))
 
 
+def train_scc_vs_fc(record: Path, data_root: Path, overrides: dict[str, Any],
+                   budget_s: float = 0.0) -> dict[str, Any]:
+    """Train (or load) the runs of the real-faces table -- :func:`evidence_configs` of its
+    SCC-vs-FC comparison, in that priority order -- with the profile ``real300w`` and
+    ``overrides``, into the run store (``$SCCNB_RUNS``). With ``budget_s`` > 0 a run starts only
+    if the seconds spent so far plus the longest run so far stay within it. ``record`` (JSON) is
+    rewritten after every run. The device check's ``real300w-train`` step
+    (:mod:`sccnb.perf.device_check`) runs it in its own process."""
+    from ..training.runs import run_id
+    from ..training.train import ensure_run
+
+    setup = StudySetup(profile="real300w", data_root=str(data_root), overrides=overrides)
+    configs = evidence_configs(setup, only=("scc_vs_fc",))
+    rec: dict[str, Any] = {
+        "profile": "real300w", "overrides": overrides, "epochs": configs[0].epochs,
+        "budget_s": budget_s or None,
+        "runs": [{"id": run_id(c), "head": c.head, "seed": c.seed, "status": "pending",
+                  "seconds": None} for c in configs]}
+    write_json(record, rec)
+    started, longest = time.time(), 0.0
+    for row, cfg in zip(rec["runs"], configs):
+        if budget_s and time.time() - started + longest > budget_s:
+            row["status"] = "not started: the budget left is shorter than a run"
+            continue
+        row["status"] = "running"
+        write_json(record, rec)
+        t0 = time.time()
+        run = ensure_run(cfg)
+        row.update(status="done", seconds=time.time() - t0,
+                   heldout_nme=run.metrics["splits"]["heldout"]["summary"]["full"]["nme"])
+        longest = max(longest, row["seconds"])
+        write_json(record, rec)
+    rec["elapsed_s"] = time.time() - started
+    write_json(record, rec)
+    return rec
+
+
 def detector_columns(run) -> dict:
     """Held-out NME (%) of one run with protocol boxes, with calibrated detector boxes and with
-    those boxes refined (re-cropped on the predicted points, :data:`sccnb.zoo.DEFAULT_REFINE`
-    passes: the photo path's default) on the faces the detector finds
-    (:func:`sccnb.evalfolder.detector_vs_protocol`), cached in the run folder
-    (``detector_vs_protocol_dlib-hog.json``) so the table re-renders in seconds. A cache from
+    those boxes refined (re-cropped on the predicted points,
+    :data:`sccnb.inference.zoo.DEFAULT_REFINE` passes: the photo path's default) on the faces the
+    detector finds (:func:`sccnb.inference.evalfolder.detector_vs_protocol`), cached in the run
+    folder (``detector_vs_protocol_dlib-hog.json``) so the table re-renders in seconds. A cache from
     before refinement (or of another number of passes) is extended: its keys are kept, the
     refined ones added. Empty when the detector is not installed."""
     import json
 
-    from ..provenance import write_json
-    from ..zoo import DEFAULT_REFINE
+    from ..inference.zoo import DEFAULT_REFINE
 
     path = run.path / "detector_vs_protocol_dlib-hog.json"
     d = json.loads(path.read_text()) if path.is_file() else {}
@@ -142,7 +181,7 @@ def detector_columns(run) -> dict:
         write_json(path, d)
     if "detector_boxes" not in d or d.get("refine") != DEFAULT_REFINE:
         try:
-            from ..evalfolder import detector_vs_protocol
+            from ..inference.evalfolder import detector_vs_protocol
 
             fresh = detector_vs_protocol(run)
         except ImportError:  # the optional detector is missing: say so in the table
@@ -168,7 +207,7 @@ def _columns(comparison: str, describe, paper_nme=None) -> dict:
 
 # --- the claims: every table's claimed orderings, with the paper's Δ and their family ---------
 # One family for every claim of the paper on these faces (Holm's correction runs over all of
-# them together, sccnb.claims); each probe of ours is a family of its own.
+# them together, sccnb.study.claims); each probe of ours is a family of its own.
 PAPER_FAMILY = "the paper's claims, real 300-W faces"
 ATTENTION_PROBE = "probe: attention vs none (ours)"
 SCHEDULE_PROBE = "probe: schedule (ours)"
@@ -313,10 +352,10 @@ def run(setup: StudySetup, out_dir: str | Path, with_detector: bool = True,
                        "Detector columns (first seed's run only): held-out NME on the faces "
                        "dlib's HOG detector finds (detected/all), with the protocol's box "
                        "(the landmark extent) and with the detector's box mapped by the run's "
-                       "calibration (sccnb.detect; fitted on training faces); _refined: the "
-                       "detector's box, then re-cropped on the extent of the predicted points "
-                       "(sccnb.zoo.DEFAULT_REFINE passes, the photo path's default). Blank when "
-                       "the detector is not installed.",
+                       "calibration (sccnb.inference.detect; fitted on training faces); "
+                       "_refined: the detector's box, then re-cropped on the extent of the "
+                       "predicted points (sccnb.inference.zoo.DEFAULT_REFINE passes, the photo "
+                       "path's default). Blank when the detector is not installed.",
                        "Paper columns: SCC on 300-W trained on 3,148 faces and tested on the "
                        "official sets (Table 3) -- context, not the same test faces.",
                        f"Ours: profile '{setup.profile}' ({prov['backbone']}, "
@@ -347,7 +386,7 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
     Returns the claim tables by name."""
     import matplotlib.pyplot as plt
 
-    from ..report import save_figure
+    from .report import save_figure
     from .table7 import plot_curve
 
     out: dict[str, pd.DataFrame] = {}
@@ -428,7 +467,7 @@ def ablations(setup: StudySetup, out_dir: str | Path, design_mde: dict | None = 
         ["Not a claim of the paper: does the verdict or the convergence of the runs "
          "depend on the schedule? With drops at 30/40 (60 epochs) or 60/72 (100 epochs), "
          "8 epochs at the final rate precede the convergence window, so the criterion "
-         "(sccnb.evaluate.convergence) tests a plateau instead of the last drop.",
+         "(sccnb.training.evaluate.convergence) tests a plateau instead of the last drop.",
          "100 epochs is 5/3 the steps (and time) of the profile; the paper trains 500.",
          "The probe's runs are trained by `python -m sccnb runs --profile real300w_cpu "
          "--only schedule`."])

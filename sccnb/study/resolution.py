@@ -17,12 +17,12 @@ For each profile and dataset:
 
   The two agree when the arms share one seed spread; when they part, the pooled one describes an
   arm's failure mode, not the study's typical noise. Per-claim intervals, MDEs and verdicts never
-  use either: each comparison uses its own two arms (:mod:`sccnb.claims`);
+  use either: each comparison uses its own two arms (:mod:`sccnb.study.claims`);
 * **image variance** ``σ²_d``: the variance over test images of the paired per-image difference
   between two arms (seed-averaged), the median over the comparisons the study makes between
   arms with several seeds (a 1-seed arm's per-image errors carry one seed's noise);
 * ``MDE(n) = (t(0.975, ν) + t(0.8, ν)) · sqrt(2 σ²_seed / n + σ²_d / M)`` for ``n`` seeds per arm
-  and ``M`` test images (:func:`sccnb.claims.mde`; α = 0.05 two-sided, power 0.8, Welch ν).
+  and ``M`` test images (:func:`sccnb.study.claims.mde`; α = 0.05 two-sided, power 0.8, Welch ν).
 
 A paper effect smaller than the MDE at the seeds we ran cannot be confirmed or refuted by this
 study: its claims table says "below resolution" rather than "inconclusive".
@@ -43,13 +43,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import claims as claim_stats
-from .. import paper
-from ..report import save_figure, write_table
-from ..runs import Run
-from ..evaluate import CONVERGENCE_TOLERANCE
+from ..training.evaluate import CONVERGENCE_TOLERANCE
+from ..training.runs import Run
+from . import claims as claim_stats
+from . import paper
 from .common import (StudySetup, arm_matrix, converged_label, late_trend, late_window,
                      table_provenance, window_epochs)
+from .report import save_figure, write_table
 
 __all__ = ["variance_components", "robust_seed_sd", "sd_median_factor", "mde_curve",
            "paper_effects", "run", "SEEDS_AXIS",
@@ -132,8 +132,8 @@ def final_lr_epochs_before_window(epochs: int, milestones: Sequence[int]) -> int
 def plateau_flag_rate(noise_rel: float, before: int, late: int,
                       tolerance: float = CONVERGENCE_TOLERANCE, sims: int = 20000,
                       seed: int = 0) -> float:
-    """How often :func:`sccnb.evaluate.convergence` calls a run *unconverged* that has stopped
-    improving: its validation NMEs at the final learning rate drawn independently around one
+    """How often :func:`sccnb.training.evaluate.convergence` calls a run *unconverged* that has
+    stopped improving: its validation NMEs at the final learning rate drawn independently around one
     level with relative sd ``noise_rel``, ``before`` of them ahead of the window and ``late``
     inside it. The best of ``late`` draws beats the best of ``before`` draws by an order
     statistic alone (for 2 and 12 draws by about 1.1 sd), so at a noise near the tolerance the
@@ -216,7 +216,7 @@ def run(sources: Mapping[str, tuple[StudySetup, Mapping[str, Sequence[Run]],
     write_table(df, out_dir, "resolution", provenance=prov,
                 title="What this setup can resolve: minimum detectable effect (Δ NME, points)",
                 notes=["MDE(n) = (t(0.975, ν) + t(0.8, ν)) · sqrt(2 σ²_seed / n + σ²_d / M) for n "
-                       "seeds per arm and M test images (sccnb.claims.mde, Welch ν); a paper "
+                       "seeds per arm and M test images (sccnb.study.claims.mde, Welch ν); a paper "
                        "effect below the MDE at our seed count can be neither confirmed nor "
                        "refuted here (its claim reads 'below resolution').",
                        "seed_sd: standard deviation of a run's mean NME across seeds in a "
@@ -300,7 +300,7 @@ def _convergence_columns(arms: Mapping[str, Sequence[Run]]) -> dict:
 def schedule_name(cfg) -> str:
     """A probe schedule as the resolution table names it: ``"lr drops 30/40"`` at the profile's
     epochs, ``"100 epochs, lr drops 60/72"`` otherwise."""
-    from ..config import PROFILES
+    from ..training.config import PROFILES
 
     drops = "lr drops " + "/".join(str(m) for m in cfg.lr_milestones)
     base = PROFILES.get(cfg.profile, {}).get("epochs")
@@ -313,10 +313,7 @@ def default_sources(real_profile: str = "real300w_cpu", synth_profile: str = "cp
     :data:`sccnb.study.real300w.EVIDENCE` (held-out faces), the schedule probe's arms with
     their own schedule (when stored) and Table 1's SynthFace arms (seeds 0-2).
     Loads runs only: nothing trains."""
-    from . import table5
-    from .real300w import EVIDENCE
-
-    from .real300w import TABLES
+    from .real300w import EVIDENCE, TABLES
 
     real = StudySetup(profile=real_profile, data_root=data_root, missing="skip")
     arms, pairs, seeds_used, key = {}, [], [], {}

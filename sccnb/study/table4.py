@@ -1,7 +1,7 @@
 """Table 4: efficiency -- parameters, multiply-adds and runtime of SCC and the FC baseline.
 
 The timings are a measurement of the machine, different at every run. A table already measured
-on the same device, with the same model code (:func:`sccnb.runs.code_fingerprint`), torch,
+on the same device, with the same model code (:func:`sccnb.training.runs.code_fingerprint`), torch,
 threads and settings is kept as it is (``remeasure`` measures again): a re-render with nothing
 new leaves ``git status`` clean.
 """
@@ -16,11 +16,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from .. import paper
-from ..efficiency import efficiency_report
+from ..perf.efficiency import efficiency_report
 from ..provenance import device_name
-from ..report import write_table
-from ..runs import code_fingerprint
+from ..training.runs import code_fingerprint
+from . import paper
+from .report import write_table
 
 __all__ = ["run", "measurement_key"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paper
+from . import paper
 from .common import StudySetup, ablation
 
 __all__ = ["COLUMNS", "CLAIMS", "run"]

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .. import paper
-from ..layouts import get_layout
-from ..report import save_figure
 from ..data.datasets import DATASETS
+from ..layouts import get_layout
+from . import paper
 from .common import StudySetup, ablation
+from .report import save_figure
 
 __all__ = ["columns", "run", "plot_curve"]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .. import paper
-from ..losses import build_loss
-from ..report import save_figure
+from ..training.losses import build_loss
+from . import paper
 from .common import StudySetup, ablation
+from .report import save_figure
 
 __all__ = ["EPSILONS", "COLUMNS", "run", "plot_losses"]
 

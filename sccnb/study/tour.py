@@ -229,8 +229,8 @@ def show_figure(fig, out: Path | None, name: str) -> None:
     JupyterLab without ``out_dir``, the tour writes nothing. Returns nothing, so that a cell
     ending with it shows no (absolute) path."""
     if out is not None:
-        from ..notebook import shown_path
-        from ..report import save_figure
+        from .notebook import shown_path
+        from .report import save_figure
 
         print("saved", shown_path(save_figure(fig, out, name)))
     _show(fig)
@@ -247,7 +247,7 @@ def show_image(rgb: np.ndarray, out: Path | None, name: str) -> None:
     if not ok:
         raise OSError(f"could not encode {name}.png")
     if out is not None:
-        from ..notebook import shown_path
+        from .notebook import shown_path
 
         path = atomic_write_bytes(Path(out) / "figures" / f"{name}.png", png.tobytes(),
                                   changed_only=True)
@@ -322,8 +322,8 @@ class PredictedFaces:
 
 
 def predicted_faces(crops, pred: np.ndarray, ref_size: int = 256) -> PredictedFaces:
-    """A CropSet and a model's prediction on it, as ``sccnb.train.predict`` returns it (in the
-    ``ref_size`` crop frame)."""
+    """A CropSet and a model's prediction on it, as ``sccnb.training.evaluate.predict`` returns it
+    (in the ``ref_size`` crop frame)."""
     scale = ref_size / crops.size
     return PredictedFaces(crops.images.permute(0, 2, 3, 1).cpu().numpy(),
                           crops.landmarks.cpu().double().numpy(), np.asarray(pred) / scale,

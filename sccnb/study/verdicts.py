@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..claims import forest_plot
-from ..report import save_figure
 from . import power, real300w
+from .claims import forest_plot
 from .common import StudySetup, adjust_families, write_claims
+from .report import save_figure
 
 __all__ = ["render"]
 
@@ -33,7 +33,7 @@ def render(setup: StudySetup, out_dir: str | Path, with_detector: bool = True,
     else:
         power.write_plan(plan, setup, out_dir)
         design = power.design_mde(plan)
-        ref = plan.attrs["noise"]["seed_sd"] ** 2  # caps each claim's ν (sccnb.claims)
+        ref = plan.attrs["noise"]["seed_sd"] ** 2  # caps each claim's ν (sccnb.study.claims)
     frames = {"table3_real300w": real300w.run(setup, out_dir, with_detector, design, True,
                                               ref)[1]}
     if ablation_tables:

@@ -16,7 +16,7 @@ __all__ = ["bench_synth"]
 def bench_synth(*, quick: bool = False, n: int | None = None, size: int = 256,
                 seed: int = 0) -> dict[str, Any]:
     """SynthFace generation speed on one core (:func:`sccnb.data.synth.benchmark`)."""
-    from ..data.synth import benchmark
+    from ...data.synth import benchmark
 
     host = HostWatch(threads=1)  # the generator runs on one core
     n = n if n is not None else (3 if quick else 200)

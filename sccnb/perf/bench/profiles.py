@@ -1,9 +1,9 @@
 """Training at the CPU profiles' own scale (:func:`bench_profiles`): the ``cpu`` and
 ``real300w_cpu`` profiles as configured, driven through the training loop's own steps
-(:func:`sccnb.train.setup_training`, :func:`~sccnb.train.begin_epoch`,
-:func:`~sccnb.train.train_batch`, :func:`~sccnb.train.validation_nme`,
-:func:`~sccnb.train.save_best`, :func:`~sccnb.train.save_checkpoint`), and two 1-thread
-training processes side by side against one 2-thread process."""
+(:func:`sccnb.training.train.setup_training`, :func:`~sccnb.training.train.begin_epoch`,
+:func:`~sccnb.training.train.train_batch`, :func:`~sccnb.training.train.validation_nme`,
+:func:`~sccnb.training.train.save_best`, :func:`~sccnb.training.train.save_checkpoint`), and two
+1-thread training processes side by side against one 2-thread process."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.prepare import Data, prepare_data
-from ..layouts import get_layout
-from ..train import (REF_SIZE, TrainConfig, begin_epoch, lr_at, make_batch, resolve_config,
-                     save_best, save_checkpoint, setup_training, train_batch, train_step,
-                     validation_nme)
-from .common import (HostWatch, envelope, interleaved, numerics_params, pick_settings,
-                     random_crops, timing_stats)
+from ...data.prepare import Data, prepare_data
+from ...layouts import get_layout
+from ...training.config import TrainConfig, resolve_config
+from ...training.train import (REF_SIZE, begin_epoch, lr_at, make_batch, save_best, save_checkpoint,
+                               setup_training, train_batch, train_step, validation_nme)
+from .common import (HostWatch, envelope, interleaved, numerics_params, pick_settings, random_crops,
+                     timing_stats)
 from .goals import CPU_PROFILES, GOALS
 
 __all__ = ["bench_profiles", "PROFILE_HEADS"]
@@ -58,7 +58,7 @@ def _profile_data(cfg: TrainConfig, crops: int) -> tuple[Any, Any]:
     if not crops:
         data = prepare_data(cfg, splits=())
         return data.train, data.val
-    from ..data.datasets import DATASETS
+    from ...data.datasets import DATASETS
 
     layout = DATASETS[cfg.dataset].layout
     store = random_crops(crops, cfg.input_size, get_layout(layout).num_points,
@@ -68,13 +68,13 @@ def _profile_data(cfg: TrainConfig, crops: int) -> tuple[Any, Any]:
 
 
 class _ProfileLoop:
-    """One profile's training as :func:`sccnb.train.train` runs it, through the loop's own
-    steps (:mod:`sccnb.train`): set up by :func:`~sccnb.train.setup_training` into ``folder``;
-    the work of every batch (:func:`~sccnb.train.train_batch`: learning-rate schedule,
-    ``make_batch``, ``train_step``, the finite-loss check, the epoch's tallies, the progress
-    bar), the work of every epoch (:func:`~sccnb.train.begin_epoch`'s shuffled order,
-    :func:`~sccnb.train.validation_nme`, :func:`~sccnb.train.save_best` and
-    :func:`~sccnb.train.save_checkpoint`), and the model step alone on a ready batch."""
+    """One profile's training as :func:`sccnb.training.train.train` runs it, through the loop's own
+    steps (:mod:`sccnb.training.train`): set up by :func:`~sccnb.training.train.setup_training` into
+    ``folder``; the work of every batch (:func:`~sccnb.training.train.train_batch`: learning-rate
+    schedule, ``make_batch``, ``train_step``, the finite-loss check, the epoch's tallies, the
+    progress bar), the work of every epoch (:func:`~sccnb.training.train.begin_epoch`'s shuffled
+    order, :func:`~sccnb.training.train.validation_nme`, :func:`~sccnb.training.train.save_best` and
+    :func:`~sccnb.training.train.save_checkpoint`), and the model step alone on a ready batch."""
 
     def __init__(self, cfg: TrainConfig, train_crops, val_crops, folder: Path) -> None:
         self.state = setup_training(cfg, Data(train=train_crops, val=val_crops),
@@ -307,7 +307,7 @@ def bench_profiles(device: str = "cpu", *, quick: bool = False,
     notes = ["Each profile as configured (input side, width, batch, augmentation, optimiser, "
              "its torch threads), SCC and FC heads, through the training loop's own steps "
              "(setup_training, begin_epoch, train_batch, validation_nme, save_best, "
-             "save_checkpoint; sccnb.train). "
+             "save_checkpoint; sccnb.training.train). "
              "End-to-end epoch = batches_per_epoch x the loop's per-batch median + the "
              "per-epoch order, "
              "validation and checkpoint medians; history.csv's images_per_s covers the "

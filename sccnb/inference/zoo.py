@@ -1,14 +1,14 @@
 """Models that ship with the study, loaded by name, and :class:`Landmarker`, which runs a model
 on photos: find the faces, crop each as the model was trained, predict, map back to pixels.
 
-The shipped models (:data:`sccnb.runs.SHIPPED`; :func:`sccnb.runs.resolve_run` finds a run by
-such a name, id, folder or weights file) are the seed-0 runs of the long-schedule arms of the committed real-faces
-evidence (:data:`sccnb.study.real300w.EVIDENCE`, its schedule probe: profile ``real300w_cpu``,
-ResNet34 of width 16 at 64², 100 epochs instead of the profile's 60, trained on about 870 real
-300-W faces of ``shared/data/300w_mini``). They replaced the 60-epoch seed-0 runs because they
-are better on the validation faces that select checkpoints (``best_val_nme`` in each run's
-``metrics.json``; held-out errors in ``real300w_schedule``), and they meet the convergence
-criterion. Their weights are committed
+The shipped models (:data:`sccnb.training.runs.SHIPPED`; :func:`sccnb.training.runs.resolve_run`
+finds a run by such a name, id, folder or weights file) are the seed-0 runs of the long-schedule
+arms of the committed real-faces evidence (:data:`sccnb.study.real300w.EVIDENCE`, its schedule
+probe: profile ``real300w_cpu``, ResNet34 of width 16 at 64², 100 epochs instead of the profile's
+60, trained on about 870 real 300-W faces of ``shared/data/300w_mini``). They replaced the 60-epoch
+seed-0 runs because they are better on the validation faces that select checkpoints
+(``best_val_nme`` in each run's ``metrics.json``; held-out errors in ``real300w_schedule``), and
+they meet the convergence criterion. Their weights are committed
 in half precision (``results/runs/<id>/best_fp16.pt``), so they load on a fresh clone without
 training::
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .runs import SHIPPED, Run, resolve_run
+from ..training.runs import SHIPPED, Run, resolve_run
 
 __all__ = ["DEFAULT_REFINE", "load_model", "Landmarker", "whole_image_box", "points_extent",
            "draw_faces", "photo_grid", "shipped_status"]
@@ -59,8 +59,8 @@ class Landmarker:
     command, ``eval --data``, the tour and ``make predict-samples`` all go through it).
 
     ``landmarker(photo)`` finds the faces with ``detector``, turns each detection into the box
-    the model was trained with (the run's calibration, :mod:`sccnb.detect`), crops it exactly
-    as training and evaluation do (:func:`sccnb.data.crops.crop_records`), predicts and maps
+    the model was trained with (the run's calibration, :mod:`sccnb.inference.detect`), crops it
+    exactly as training and evaluation do (:func:`sccnb.data.crops.crop_records`), predicts and maps
     the points back to the photo's pixels (0-based pixel centres). ``landmarker(photo, boxes)``
     skips the detector: the boxes must then be of the training kind (300-W: the landmark
     extent; WFLW/COFW: their face boxes).
@@ -77,8 +77,8 @@ class Landmarker:
 
     def __init__(self, run: Run, device: str = "cpu", detector: str = "dlib-hog",
                  fit_missing: bool = True, refine: int | None = None, model=None) -> None:
-        from .data.datasets import DATASETS
-        from .errors import resolve_device
+        from ..data.datasets import DATASETS
+        from ..errors import resolve_device
 
         self.run = run
         self.cfg = run.train_config
@@ -96,7 +96,7 @@ class Landmarker:
     def _passes(self, refine: int) -> int:
         """``refine`` checked: a whole number of passes, 0 for a model that cannot refine (else
         a :class:`~sccnb.errors.ConfigError`, a ValueError)."""
-        from .errors import ConfigError
+        from ..errors import ConfigError
 
         if isinstance(refine, bool) or int(refine) != refine or not 0 <= refine <= MAX_REFINE:
             raise ConfigError(f"refine is a number of re-crop passes, 0 to {MAX_REFINE}; got "
@@ -134,13 +134,13 @@ class Landmarker:
         does, predict, and re-crop ``refine`` times on the extent of the points predicted.
         Returns the last pass's crops (a :class:`~sccnb.data.crops.CropSet`, whose ground truth
         the records' landmarks give) and the prediction ``(F, N, 2)`` in its 256-pixel frame,
-        as :func:`sccnb.evaluate.predict` returns it (what ``eval`` scores)."""
+        as :func:`sccnb.training.evaluate.predict` returns it (what ``eval`` scores)."""
         import dataclasses
 
         import torch
 
-        from .data.crops import crop_records
-        from .evaluate import predict
+        from ..data.crops import crop_records
+        from ..training.evaluate import predict
 
         refine = self._passes(refine)
         dev = torch.device(self.device)
@@ -163,9 +163,9 @@ class Landmarker:
     def landmarks(self, image: np.ndarray, boxes: np.ndarray, refine: int = 0) -> np.ndarray:
         """Landmarks ``(F, N, 2)`` in image pixels for training-kind ``boxes`` ``(F, 4)``, with
         ``refine`` re-crop passes."""
-        from .data.records import FaceRecord
-        from .data.validate import check_box, check_image
-        from .layouts import get_layout
+        from ..data.records import FaceRecord
+        from ..data.validate import check_box, check_image
+        from ..layouts import get_layout
 
         boxes = _boxes_array(boxes)
         refine = self._passes(refine)
@@ -189,7 +189,7 @@ class Landmarker:
         given ones). ``image``: a path, a PIL image (RGBA, 16-bit and grey ones converted as
         the command line reads the same file) or an ``(H, W, 3)`` uint8 array
         (:func:`sccnb.data.validate.as_rgb`)."""
-        from .data.validate import as_rgb
+        from ..data.validate import as_rgb
 
         array = as_rgb(image)
         if boxes is None:
@@ -212,7 +212,7 @@ class Landmarker:
 
 def _boxes_array(boxes: Any) -> np.ndarray:
     """Boxes ``(F, 4)`` as float64, or a DataError saying what a box is."""
-    from .errors import DataError
+    from ..errors import DataError
 
     try:
         return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -223,13 +223,13 @@ def _boxes_array(boxes: Any) -> np.ndarray:
 
 def load_model(name: str | Path, device: str = "cpu", detector: str = "dlib-hog",
                refine: int | None = None) -> Landmarker:
-    """A shipped model by name (:data:`sccnb.runs.SHIPPED`), or any run (id, folder or weights file), ready
-    to apply to photos. ``.model`` is the ``torch.nn.Module``; ``.run`` the stored run. Errors
-    are those of the command line: a bad device is a :class:`~sccnb.errors.DeviceError`, damaged
-    weights a :class:`~sccnb.errors.CheckpointError` naming the file, none a
-    :class:`~sccnb.errors.NotFound`. ``refine``: re-crop passes on detector boxes (default
-    :data:`DEFAULT_REFINE` for 300-W models; see :class:`Landmarker`)."""
-    from .errors import resolve_device
+    """A shipped model by name (:data:`sccnb.training.runs.SHIPPED`), or any run (id, folder or
+    weights file), ready to apply to photos. ``.model`` is the ``torch.nn.Module``; ``.run`` the
+    stored run. Errors are those of the command line: a bad device is a
+    :class:`~sccnb.errors.DeviceError`, damaged weights a :class:`~sccnb.errors.CheckpointError`
+    naming the file, none a :class:`~sccnb.errors.NotFound`. ``refine``: re-crop passes on detector
+    boxes (default :data:`DEFAULT_REFINE` for 300-W models; see :class:`Landmarker`)."""
+    from ..errors import resolve_device
 
     resolve_device(device)  # before any file is read: a device is not a checkpoint problem
     run = resolve_run(name)
@@ -243,7 +243,7 @@ def draw_faces(ax, image: np.ndarray, faces: list[dict[str, Any]], *, boxes: boo
     box its crop was built on (dashed) and its index."""
     from matplotlib.patches import Rectangle
 
-    from .plots import draw_landmarks
+    from ..plots import draw_landmarks
 
     ax.imshow(image)
     for i, face in enumerate(faces):
@@ -284,7 +284,7 @@ def photo_grid(landmarker: Landmarker, photos: list[str | Path], show_photos: bo
     executed notebook that must not carry the photos (real photos are not ours to share)."""
     import matplotlib.pyplot as plt
 
-    from .data.validate import read_rgb
+    from ..data.validate import read_rgb
 
     rows = -(-len(photos) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 4.2 * rows), squeeze=False)

@@ -10,14 +10,15 @@ host's load average before and after, the goals with a computed verdict, and
 
 One module per kind of benchmark, over what they share:
 
-* :mod:`~sccnb.bench.goals` -- :class:`Goal`, :data:`GOALS` and the paper recipe they refer to;
-* :mod:`~sccnb.bench.common` -- settings, interleaved timing, the host's state, the JSON
+* :mod:`~sccnb.perf.bench.goals` -- :class:`Goal`, :data:`GOALS` and the paper recipe they refer to;
+* :mod:`~sccnb.perf.bench.common` -- settings, interleaved timing, the host's state, the JSON
   envelope, the numerics fields, the paper-sized model on random stand-in crops;
-* :mod:`~sccnb.bench.training` -- :func:`bench_training`, :func:`bench_pipeline`;
-* :mod:`~sccnb.bench.profiles` -- :func:`bench_profiles`, which drives the training loop's own
-  steps (:func:`sccnb.train.setup_training`, :func:`~sccnb.train.train_batch`, ...);
-* :mod:`~sccnb.bench.inference` -- :func:`bench_inference`;
-* :mod:`~sccnb.bench.synth` -- :func:`bench_synth`;
+* :mod:`~sccnb.perf.bench.training` -- :func:`bench_training`, :func:`bench_pipeline`;
+* :mod:`~sccnb.perf.bench.profiles` -- :func:`bench_profiles`, which drives the training loop's own
+  steps (:func:`sccnb.training.train.setup_training`, :func:`~sccnb.training.train.train_batch`,
+  ...);
+* :mod:`~sccnb.perf.bench.inference` -- :func:`bench_inference`;
+* :mod:`~sccnb.perf.bench.synth` -- :func:`bench_synth`;
 * here: :data:`BENCHMARKS`, :func:`run_all`, :func:`write_summary` and the command line.
 
 The goals (the project's performance issue; :data:`GOALS`):
@@ -40,13 +41,13 @@ The goals (the project's performance issue; :data:`GOALS`):
 
 How things are measured (choices the issue leaves open):
 
-* **Same code as training.** Models are built by :func:`sccnb.train.build_for` from a
-  :class:`~sccnb.train.TrainConfig` of the ``paper`` profile; a training step calls the
-  training loop's own :func:`sccnb.train.make_batch` and :func:`sccnb.train.train_step`
-  (numerics from the config's ``amp`` and ``channels_last``, ``--amp`` / ``--channels-last``:
-  by default bf16 autocast and channels_last on CUDA, fp32 on CPU, and either can be forced on
-  any device, so the GPU's code paths run on a CPU too; Soft Wing on float32 predictions in the
-  256-px frame; SGD with momentum and weight decay).
+* **Same code as training.** Models are built by :func:`sccnb.training.runs.build_for` from a
+  :class:`~sccnb.training.config.TrainConfig` of the ``paper`` profile; a training step calls the
+  training loop's own :func:`sccnb.training.train.make_batch` and
+  :func:`sccnb.training.train.train_step` (numerics from the config's ``amp`` and ``channels_last``,
+  ``--amp`` / ``--channels-last``: by default bf16 autocast and channels_last on CUDA, fp32 on CPU,
+  and either can be forced on any device, so the GPU's code paths run on a CPU too; Soft Wing on
+  float32 predictions in the 256-px frame; SGD with momentum and weight decay).
   The learning rate stays at the recipe's 0.01; a non-finite loss stops the benchmark.
 * **Interleaved rounds.** The things compared (SCC vs FC; full step vs model step) are timed in
   alternating rounds (order reversed every round) after a warm-up, and each reports the median
@@ -56,10 +57,10 @@ How things are measured (choices the issue leaves open):
   for the SCC neighbourhood mask: speed does not depend on pixel values, and the mask always
   has ``N (k + 1)`` non-zeros whichever neighbours it keeps. On CUDA the crop store lives on
   the GPU, as in training.
-* **Inference** reuses :func:`sccnb.efficiency.time_forward` (eval mode, no grad; bf16 +
-  channels_last where the numerics say so) and :func:`~sccnb.efficiency.count_macs`. What only
+* **Inference** reuses :func:`sccnb.perf.efficiency.time_forward` (eval mode, no grad; bf16 +
+  channels_last where the numerics say so) and :func:`~sccnb.perf.efficiency.count_macs`. What only
   CUDA can do -- the CUDA-graph replay, the peak-memory counter -- goes through
-  :mod:`sccnb.device`, whose "not available on this device" answers are written to the
+  :mod:`sccnb.perf.device`, whose "not available on this device" answers are written to the
   results' ``not_available`` entry instead of a number.
 * **Smaller settings on a CPU**, recorded in every file and flagged in the goals: training and
   pipeline at 256², batch 8 (the paper's model; a batch of 64 takes minutes per step on two
@@ -75,7 +76,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..provenance import provenance, write_json
+from ...provenance import provenance, write_json
 from .common import numerics
 from .goals import GOALS, Goal
 from .inference import bench_inference

@@ -1,5 +1,5 @@
 """Inference speed of SCC and the FC baseline (:func:`bench_inference`): batch-1 latency and
-large-batch throughput through :func:`sccnb.efficiency.time_forward`, in fp32 and (where the
+large-batch throughput through :func:`sccnb.perf.efficiency.time_forward`, in fp32 and (where the
 numerics use it) bf16, and the batch-1 latency replayed from a CUDA graph."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
+from ...training.config import TrainConfig
 from ..device import NotAvailable, cuda_graph_latency
 from ..efficiency import count_macs, count_parameters, time_forward
-from ..train import TrainConfig
 from .common import (HostWatch, bench_model, envelope, matches_setting, numerics, numerics_note,
                      numerics_params, paper_config, pick_settings, put_result, resolve_device)
 from .goals import GOALS, PAPER_STEP
@@ -57,7 +57,7 @@ def _inference_round(models: dict[str, torch.nn.Module], p: dict[str, int],
 def _graph_latency(model: torch.nn.Module, p: dict[str, int], dev: torch.device,
                    cfg: TrainConfig) -> float | NotAvailable:
     """Median over rounds of the batch-1 latency (ms) replayed from a CUDA graph, in the
-    config's numerics; "not available" off CUDA (:func:`sccnb.device.cuda_graph_latency`)."""
+    config's numerics; "not available" off CUDA (:func:`sccnb.perf.device.cuda_graph_latency`)."""
     values = []
     for _ in range(p["rounds"]):
         seconds = cuda_graph_latency(model, 1, p["input_size"], dev, p["repeats"],
@@ -77,7 +77,7 @@ def bench_inference(device: str = "auto", *, quick: bool = False,
                     channels_last: str = "auto") -> dict[str, Any]:
     """Inference latency and throughput of SCC and the FC baseline, in alternating rounds.
 
-    Every number is the median over rounds of :func:`sccnb.efficiency.time_forward`'s median:
+    Every number is the median over rounds of :func:`sccnb.perf.efficiency.time_forward`'s median:
     batch-1 latency and batch-``batch`` throughput in fp32; where the numerics use bf16 (by
     default on CUDA; ``amp="bf16"`` anywhere) also bf16; and the batch-1 latency replayed from
     a CUDA graph (``latency_ms_bf16_graph``; "not available" off CUDA).

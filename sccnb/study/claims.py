@@ -78,7 +78,7 @@ RULES = (f"Δ = NME(A) − NME(B) in points, each arm's runs averaged over its s
          f"test images; 95 % interval Δ ± t·SE with SE² = seed variance of A / n_A + seed "
          f"variance of B / n_B + paired image variance / M (Welch–Satterthwaite degrees of "
          f"freedom, capped where the study's typical seed variance is known at the ν it "
-         f"gives; sccnb.claims). Verdict: fewer than {MIN_SEEDS} seeds in an arm → "
+         f"gives; sccnb.study.claims). Verdict: fewer than {MIN_SEEDS} seeds in an arm → "
          f"descriptive only; interval below 0 → agrees; above 0 → disagrees; otherwise below "
          f"resolution when the paper's |Δ| is under this comparison's minimum detectable effect "
          f"(α = {ALPHA}, power {POWER}), else inconclusive; a 1-seed claim whose paper |Δ| is "
@@ -86,8 +86,9 @@ RULES = (f"Δ = NME(A) − NME(B) in points, each arm's runs averaged over its s
          f"(sccnb.study.power).")
 ADJUST_RULES = ("p: two-sided p-value of Δ (same t = Δ/SE and ν as the interval; the interval "
                 "excludes 0 exactly when p < 0.05). p_holm: Holm–Bonferroni adjusted over the "
-                "claim's family (family column; sccnb.claims.holm): every paper claim tested on "
-                "this data source is one family, each probe of ours its own. verdict_adjusted: "
+                "claim's family (family column; sccnb.study.claims.holm): every paper claim "
+                "tested on this data source is one family, each probe of ours its own. "
+                "verdict_adjusted: "
                 "the same rules with p_holm < 0.05 in place of the interval; a raw agrees or "
                 "disagrees that does not survive reads 'not significant after adjustment'.")
 BY_DESIGN = "below resolution by design"

@@ -19,7 +19,7 @@ allowed values, each error a :class:`~sccnb.errors.ConfigError` naming the key),
 
 This module depends on nothing else of the package but the dataset table, the layouts, the
 error types and the repository's root (:data:`sccnb.provenance.REPO_ROOT`, for portable paths),
-so the run store (:mod:`sccnb.runs`), evaluation and training can all build on it.
+so the run store (:mod:`sccnb.training.runs`), evaluation and training can all build on it.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .data.datasets import DATASETS, REAL300W_DEFAULT
-from .errors import ConfigError
-from .layouts import get_layout
-from .provenance import REPO_ROOT
+from ..data.datasets import DATASETS, REAL300W_DEFAULT
+from ..errors import ConfigError
+from ..layouts import get_layout
+from ..provenance import REPO_ROOT
 
 __all__ = ["TrainConfig", "PROFILES", "CHOICES", "resolve_config", "config_from_json",
            "portable_path", "resolve_path"]
@@ -215,8 +215,8 @@ PROFILES: dict[str, dict[str, Any]] = {
                      epochs=300, lr_milestones=(150, 250)),
     # the same faces on 2 CPU cores with the cpu profile's small network: 60 epochs, the last 14
     # at the lowest learning rate. 30 epochs with milestones 20/26 (the first version) left
-    # held-out NME at 6.5 % (SCC) / 6.8 % (FC). Not converged by sccnb.evaluate.convergence in
-    # most SCC runs: validation NME still falls about 1 % over the last 12 epochs (the real-face
+    # held-out NME at 6.5 % (SCC) / 6.8 % (FC). Not converged by sccnb.training.evaluate.convergence
+    # in most SCC runs: validation NME still falls about 1 % over the last 12 epochs (the real-face
     # tables' late_trend column; the schedule probe of sccnb.study.real300w tries drops 30/40).
     "real300w_cpu": dict(dataset="real300w", data_root=str(REAL300W_DEFAULT), input_size=64,
                          width=16, epochs=60, batch_size=32, lr_milestones=(40, 46),
@@ -321,7 +321,7 @@ def resolve_config(profile: str = "paper", **overrides: Any) -> TrainConfig:
 def portable_path(path: str | Path) -> str:
     """``path`` as recorded in a run or a table: relative to the repository when it lies inside
     the repository's parent folder (the repository itself, or ``../shared`` beside it), else as
-    given. Never used for identity (see :mod:`sccnb.runs`)."""
+    given. Never used for identity (see :mod:`sccnb.training.runs`)."""
     if not path:
         return ""
     p = Path(path).expanduser().resolve()

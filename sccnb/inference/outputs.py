@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
-from .errors import OwnershipError
-from .provenance import atomic_write_text
+from ..errors import OwnershipError
+from ..provenance import atomic_write_text
 
 __all__ = ["MARKER", "check_outputs", "claim_outputs"]
 

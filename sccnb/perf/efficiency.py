@@ -4,7 +4,7 @@
   graph mask are not parameters).
 * Multiply-adds: ``torch.utils.flop_counter`` counts FLOPs of the ops it knows (convolutions,
   matmuls: 2 per multiply-add); we report FLOPs / 2 as "GMACs", which is what the paper's
-  "FLOPS (G)" column means (Sec. 4.3; see :mod:`sccnb.paper`). Element-wise ops (BN, ReLU,
+  "FLOPS (G)" column means (Sec. 4.3; see :mod:`sccnb.study.paper`). Element-wise ops (BN, ReLU,
   softmax, attention products) are not counted, as in the usual convention.
 * Speed: median wall time over ``repeats`` timed runs after warm-up, eval mode, no grad.
   Batch-1 latency and throughput at a larger batch. On CUDA also bf16 autocast with
@@ -23,9 +23,9 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
+from ..layouts import get_layout
+from ..model import build_model
 from .device import NotAvailable, cuda_graph_latency, median_seconds
-from .layouts import get_layout
-from .model import build_model
 
 __all__ = ["stand_in_shapes", "count_parameters", "count_macs", "time_forward", "efficiency_report"]
 
@@ -52,7 +52,7 @@ def time_forward(model: torch.nn.Module, batch: int, input_size: int, device: to
                  cuda_graph: bool = False, channels_last: bool | None = None) -> float:
     """Median seconds of one forward pass of ``batch`` images (eval mode, no grad), on any
     device: bf16 autocast when ``bf16``, channels_last (None = as ``bf16``). ``cuda_graph``
-    replays the pass from a CUDA graph (:func:`sccnb.device.cuda_graph_latency`), which only a
+    replays the pass from a CUDA graph (:func:`sccnb.perf.device.cuda_graph_latency`), which only a
     CUDA device can do: asked for elsewhere it is a ``ValueError`` saying so (that function
     itself returns a "not available" result instead)."""
     if cuda_graph:

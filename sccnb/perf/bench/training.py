@@ -1,7 +1,7 @@
 """The paper-sized training step: SCC against the FC baseline (:func:`bench_training`), and the
 data pipeline's overhead with the paper recipe's projected wall time (:func:`bench_pipeline`).
-A step is the training loop's own :func:`sccnb.train.make_batch` and
-:func:`sccnb.train.train_step`, on random stand-in crops."""
+A step is the training loop's own :func:`sccnb.training.train.make_batch` and
+:func:`sccnb.training.train.train_step`, on random stand-in crops."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...layouts import flip_permutation, get_layout
+from ...training.config import TrainConfig
+from ...training.losses import build_loss
+from ...training.train import REF_SIZE, augment_preset, build_optimizer, make_batch, train_step
 from ..device import peak_memory_gib, reset_peak_memory
 from ..efficiency import count_parameters
-from ..layouts import flip_permutation, get_layout
-from ..losses import build_loss
-from ..train import (REF_SIZE, TrainConfig, augment_preset, build_optimizer, make_batch,
-                     train_step)
 from .common import (LAYOUT, HostWatch, bench_model, envelope, interleaved, matches_setting,
                      numerics, numerics_note, numerics_params, paper_config, pick_settings,
                      put_result, random_crops, resolve_device, timing_stats)
@@ -40,7 +40,7 @@ def _step_defaults(device_type: str, quick: bool) -> dict[str, int]:
 
 
 class _Trainer:
-    """One model with its optimiser and loss, stepping with :func:`sccnb.train.train_step`
+    """One model with its optimiser and loss, stepping with :func:`sccnb.training.train.train_step`
     (the very function the training loop calls)."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
@@ -56,8 +56,8 @@ class _Trainer:
 
 
 class _Pipeline:
-    """The data side of a training step, via :func:`sccnb.train.make_batch` (as in training):
-    index the cached uint8 crops on the device, augment (Sec. 4.2), normalise."""
+    """The data side of a training step, via :func:`sccnb.training.train.make_batch` (as in
+    training): index the cached uint8 crops on the device, augment (Sec. 4.2), normalise."""
 
     def __init__(self, p: dict[str, int], device: torch.device, seed: int = 0,
                  channels_last: bool = False) -> None:
@@ -99,7 +99,7 @@ def bench_training(device: str = "auto", *, quick: bool = False, input_size: int
 
     ``None`` arguments take the device's defaults (paper setting on CUDA; batch 8 on a CPU;
     tiny when ``quick``); ``amp`` and ``channels_last`` are the config fields of the same
-    names. Returns the JSON dict (also written by :func:`sccnb.bench.run_all`).
+    names. Returns the JSON dict (also written by :func:`sccnb.perf.bench.run_all`).
     """
     host = HostWatch()
     dev = resolve_device(device)
@@ -152,7 +152,7 @@ def project_wall_time(step_s: float, batch: int, images_per_epoch: int = PAPER_I
 
 def _epoch_order_seconds(images: int, repeats: int = 5) -> float:
     """Median time of one epoch's shuffled order (:func:`sccnb.data.pdb.epoch_indices`)."""
-    from ..data.pdb import epoch_indices
+    from ...data.pdb import epoch_indices
 
     ones = np.ones(images, dtype=np.int64)
     times = []

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from tqdm.std import tqdm as _std_tqdm
 
-from .provenance import REPO_ROOT
+from ..provenance import REPO_ROOT
 
 __all__ = ["repo_path", "results_dir", "shown_path", "progress_bars", "in_jupyter_kernel",
            "PARAMETERS", "check_parameters", "stable_notebook"]
@@ -148,19 +148,19 @@ def _one_of(names: Callable[[], Any]) -> Callable[[Any], str | None]:
 
 
 def _profiles() -> list[str]:
-    from .config import PROFILES
+    from ..training.config import PROFILES
 
     return list(PROFILES)
 
 
 def _datasets() -> list[str]:
-    from .data.datasets import DATASETS
+    from ..data.datasets import DATASETS
 
     return list(DATASETS)
 
 
 def _device(value: Any) -> str | None:
-    from .errors import DEVICE_NAME
+    from ..errors import DEVICE_NAME
 
     return None if DEVICE_NAME.match(str(value).strip().lower()) else "auto, cpu, cuda or cuda:N"
 
@@ -172,7 +172,7 @@ def _input_size(value: Any) -> str | None:
 
 
 def _layout(value: Any) -> str | None:
-    from .layouts import get_layout
+    from ..layouts import get_layout
 
     try:
         get_layout(value)
@@ -211,7 +211,7 @@ def check_parameters(namespace: dict[str, Any]) -> None:
     """Check the notebook parameters in ``namespace`` (the notebook's ``globals()``) that
     :data:`PARAMETERS` knows: the first :class:`~sccnb.errors.ConfigError` names the
     parameter, the value it got and what it expects."""
-    from .errors import ConfigError
+    from ..errors import ConfigError
 
     for name, (kind, check) in PARAMETERS.items():
         if name not in namespace:
@@ -248,7 +248,7 @@ def stable_notebook(path: str | Path) -> bool:
     field stay. Rewrites ``path`` only when that changes it; returns whether it did."""
     import nbformat
 
-    from .provenance import atomic_write_text
+    from ..provenance import atomic_write_text
 
     path = Path(path)
     before = path.read_text(encoding="utf-8")

@@ -12,10 +12,11 @@ from typing import Any
 
 import torch
 
+from ...provenance import device_name, provenance
+from ...training.config import TrainConfig, resolve_config
+from ...training.runs import build_for
 from ..device import NotAvailable, synchronize
 from ..efficiency import stand_in_shapes
-from ..provenance import device_name, provenance
-from ..train import TrainConfig, build_for, resolve_config
 
 __all__ = ["LAYOUT", "resolve_device", "pick_settings", "matches_setting", "timing_stats",
            "interleaved", "HostWatch", "envelope", "put_result", "AMP_CHOICES",
@@ -134,7 +135,7 @@ def envelope(name: str, device: torch.device, quick: bool, params: dict, results
 
 
 def put_result(results: dict[str, Any], key: str, value: Any) -> None:
-    """``results[key] = value``, or -- for a :class:`~sccnb.device.NotAvailable` answer -- the
+    """``results[key] = value``, or -- for a :class:`~sccnb.perf.device.NotAvailable` answer -- the
     reason under ``results["not_available"][key]``, so a CPU record says what it lacks."""
     if isinstance(value, NotAvailable):
         results.setdefault("not_available", {})[key] = value.as_json()
@@ -195,7 +196,7 @@ def bench_model(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
 def random_crops(count: int, size: int, num_points: int, device: torch.device,
                  generator: torch.Generator, layout: str = LAYOUT):
     """A CropSet of random uint8 crops, on ``device``, standing in for cached faces."""
-    from ..data.crops import CropSet
+    from ...data.crops import CropSet
 
     images = torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8,
                            generator=generator)

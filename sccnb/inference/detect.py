@@ -276,8 +276,8 @@ def training_detections(run, detector: str = DEFAULT_DETECTOR, max_faces: int | 
     """(detections, training boxes, calibration) on the run's training faces (a seeded sample of
     ``max_faces``): its stored calibration, fitted first when missing (without storing it); with
     ``with_records``, the training faces' records last."""
-    from .data.crops import face_box
-    from .data.datasets import DATASETS
+    from ..data.crops import face_box
+    from ..data.datasets import DATASETS
 
     cfg = run.train_config
     records = _sample(run_records(run, "train"), max_faces)
@@ -340,14 +340,14 @@ def load_calibration(run, detector: str = DEFAULT_DETECTOR) -> Calibration | Non
 
 
 def _train_box_kind(dataset: str) -> str:
-    from .data.datasets import DATASETS
+    from ..data.datasets import DATASETS
 
     return "landmark extent" if DATASETS[dataset].center_on == "landmarks" else "dataset box"
 
 
 def detect_records(records, detector) -> list[np.ndarray]:
     """Raw detections ``(F, 4)`` of each record's image (each image searched once)."""
-    from .data.crops import load_image
+    from ..data.crops import load_image
 
     cache: dict[str, np.ndarray] = {}
     out = []
@@ -375,9 +375,9 @@ def calibrate_run(run, detector: str = DEFAULT_DETECTOR, max_faces: int | None =
     """Fit ``detector``'s calibration on the run's training faces (the dataset's training split:
     for ``real300w`` the 80 % of photos that are not held out) and store it with the run.
     ``max_faces``: a seeded sample of that many faces (tests)."""
-    from .data.crops import face_box
-    from .data.datasets import DATASETS
-    from .provenance import write_json
+    from ..data.crops import face_box
+    from ..data.datasets import DATASETS
+    from ..provenance import write_json
 
     cfg = run.train_config
     records = _sample(run_records(run, "train"), max_faces)
@@ -413,9 +413,9 @@ def run_records(run, split: str) -> list:
     warning that the 300-W folder is partial (300w_mini, SynthFace)."""
     import warnings
 
-    from .data import IncompleteDatasetWarning
-    from .data.datasets import load_records
-    from .data.prepare import data_root
+    from ..data import IncompleteDatasetWarning
+    from ..data.datasets import load_records
+    from ..data.prepare import data_root
 
     cfg = run.train_config
     with warnings.catch_warnings():
@@ -426,7 +426,7 @@ def run_records(run, split: str) -> list:
 def detection_rate(records, detector: str = DEFAULT_DETECTOR) -> dict[str, Any]:
     """Share of the records' faces the detector finds (a detection's centre inside the face's
     landmark extent), with the counts."""
-    from .data.crops import face_box
+    from ..data.crops import face_box
 
     det = get_detector(detector)
     found = sum(_raw_match(boxes, face_box(rec, "landmarks")) is not None

@@ -1,10 +1,11 @@
 """Proof that a code change leaves every number as it was, so that stored runs stay fresh.
 
-A run records the fingerprint of the code that trained it (:func:`sccnb.runs.code_fingerprint`:
-the parsed modules that change results, so comments, docstrings and formatting don't count).
-Moving a function to another module, splitting one into steps or adding a config field that is
-off by default changes that fingerprint although no number changes. Such a change is accepted
-only with a proof, made by running both versions of the code side by side:
+A run records the fingerprint of the code that trained it
+(:func:`sccnb.training.runs.code_fingerprint`: the parsed modules that change results, so comments,
+docstrings and formatting don't count). Moving a function to another module, splitting one into
+steps or adding a config field that is off by default changes that fingerprint although no number
+changes. Such a change is accepted only with a proof, made by running both versions of the code side
+by side:
 
 1. **Training:** the same smoke configs (SynthFace, both heads, 2 epochs) are trained from
    scratch by the old code and by the new, each in its own run store and crop cache. The best
@@ -17,9 +18,9 @@ only with a proof, made by running both versions of the code side by side:
 
 When both hold, ``python -m sccnb runs --same-numbers-as REV`` appends an entry to
 ``results/runs/code_equivalence.json``: the old code digest, the new one, the commit compared
-against, and the hashes that were compared. :meth:`sccnb.runs.Run.stale_reason` then accepts a
-run whose digest leads to the checkout's through such entries. A change that moves any number
-is refused and listed, so its runs stay stale (``python -m sccnb runs --stale``) until
+against, and the hashes that were compared. :meth:`sccnb.training.runs.Run.stale_reason` then
+accepts a run whose digest leads to the checkout's through such entries. A change that moves any
+number is refused and listed, so its runs stay stale (``python -m sccnb runs --stale``) until
 retrained.
 """
 
@@ -35,36 +36,52 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .provenance import REPO_ROOT, git_commit, write_json
+from ..errors import UserError
+from ..provenance import REPO_ROOT, git_commit, write_json
 from .runs import ledger_path, read_ledger
 
-__all__ = ["prove", "record_proof"]
+__all__ = ["prove", "record_proof", "RESOLVE"]
 
 # Run by each version of the code (``python -c``), in its own process: it may only use names
 # that every version has. It prints one JSON object: the code digest and the hashes.
-_SIDE = r'''
-import hashlib, json, os, shutil, sys
+# Its first part resolves names in the tree under $SCCNB_SIDE_PACKAGE only.
+RESOLVE = r'''
+import os, sys
 from pathlib import Path
-import numpy as np
-import torch
-torch.set_num_threads(1)
+
+# An editable install's finder would fill in a module the old tree lacks (sccnb.training) from
+# the checkout: each side must see its own tree only.
+sys.meta_path[:] = [f for f in sys.meta_path
+                    if "__editable__" not in getattr(f, "__module__", type(f).__module__)]
+ROOT = Path(os.environ["SCCNB_SIDE_PACKAGE"]).resolve()
 
 def first(*names):
     import importlib
     for name in names:
         mod, _, attr = name.rpartition(".")
         try:
-            return getattr(importlib.import_module(mod), attr)
+            found = getattr(importlib.import_module(mod), attr)
         except (ImportError, AttributeError):
             continue
+        where = Path(sys.modules[found.__module__].__file__).resolve()
+        if ROOT not in where.parents:
+            raise ImportError(f"{name} came from {where}, not from {ROOT}")
+        return found
     raise ImportError("none of " + ", ".join(names))
+'''
 
-resolve_config = first("sccnb.config.resolve_config")
+_SIDE = RESOLVE + r'''
+import hashlib, json, shutil
+import numpy as np
+import torch
+torch.set_num_threads(1)
+
+# (the package's layout before and after issue 23 grouped it into subpackages)
+resolve_config = first("sccnb.training.config.resolve_config", "sccnb.config.resolve_config")
 train = first("sccnb.training.train.train", "sccnb.train.train")
 evaluate_run = first("sccnb.training.evaluate.evaluate_run", "sccnb.evaluate.evaluate_run")
-Run = first("sccnb.runs.Run", "sccnb.training.runs.Run")
-code_fingerprint = first("sccnb.runs.code_fingerprint", "sccnb.training.runs.code_fingerprint")
+Run = first("sccnb.training.runs.Run", "sccnb.runs.Run")
+code_fingerprint = first("sccnb.training.runs.code_fingerprint", "sccnb.runs.code_fingerprint")
 
 def sha(*arrays):
     h = hashlib.sha256()
@@ -138,6 +155,7 @@ def _export(rev: str, dest: Path) -> None:
 
 def _side(package_parent: Path, work: Path, args: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(package_parent), "SCCNB_RUNS": str(work / "runs"),
+           "SCCNB_SIDE_PACKAGE": str(Path(package_parent) / "sccnb"),
            "SCCNB_CACHE": str(work / "cache"), "OMP_NUM_THREADS": "1"}
     work.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([sys.executable, "-c", _SIDE, json.dumps(args)], cwd=work, env=env,
@@ -171,7 +189,7 @@ def prove(rev: str, *, heads: tuple[str, ...] = ("scc", "fc"), seed: int = 0,
     """Run the old code (commit ``rev``) and the new (``package``'s parent, default this
     checkout) side by side (see the module docstring). Returns ``{"same": bool, "old": …,
     "new": …, "differences": [...]}``."""
-    from .runs import default_runs_root, Run
+    from .runs import Run, default_runs_root
 
     runs_root = Path(runs_root or default_runs_root())
     new_parent = Path(package).resolve().parent if package else REPO_ROOT
@@ -222,8 +240,8 @@ def record_proof(proof: dict[str, Any], note: str = "",
                     "checked_at_commit": git_commit(), "note": note,
                     "train": proof["new"]["train"], "reeval": proof["new"]["reeval"]})
     write_json(path, {"what": "Code changes proven to leave every number as it was "
-                      "(sccnb.equivalence; python -m sccnb runs --same-numbers-as REV). A run "
-                      "trained with a 'from' digest is fresh under the 'to' digest.",
+                      "(sccnb.training.equivalence; python -m sccnb runs --same-numbers-as REV). "
+                      "A run trained with a 'from' digest is fresh under the 'to' digest.",
                       "entries": entries})
     return path
 

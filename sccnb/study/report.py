@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from .provenance import atomic_write_bytes, atomic_write_text, write_json
+from ..provenance import atomic_write_bytes, atomic_write_text, write_json
 
 __all__ = ["write_table", "save_figure", "figure_png", "fmt", "PNG_METADATA"]
 

@@ -200,7 +200,7 @@ def all_reduce_check(backend: str = "nccl", device: torch.device | str | None = 
 def device_report(device: torch.device | str = "auto") -> dict[str, Any]:
     """The device and the software around it, for records: name, versions, and for CUDA the
     compute capability, memory and bf16 support (:class:`NotAvailable` dicts elsewhere)."""
-    from .provenance import device_name
+    from ..provenance import device_name
 
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

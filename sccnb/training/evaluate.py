@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .metrics import nme, summarise
-from .provenance import atomic_write_bytes, atomic_write_text, write_json
-from .data.prepare import prepare_data
+from ..data.prepare import prepare_data
+from ..metrics import nme, summarise
+from ..provenance import atomic_write_bytes, atomic_write_text, write_json
 from .runs import Run
 
 __all__ = ["per_image_table", "summarise_table", "evaluate_run", "evaluate_crops",
@@ -33,7 +33,7 @@ def predict(model, crops, device: torch.device, batch_size: int = 128,
     """Landmarks ``(M, N, 2)`` in the ``ref_size`` crop frame for every face of a CropSet.
     ``bf16`` / ``channels_last``: None = on CUDA only (a config's ``amp`` / ``channels_last``
     decide them in training and evaluation)."""
-    from .data.augment import to_input
+    from ..data.augment import to_input
 
     model.eval()
     out = []

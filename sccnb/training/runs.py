@@ -19,7 +19,7 @@ away hours of training), but every run records a fingerprint of the modules that
 parsed, so comments and docstrings don't count). ``python -m sccnb runs --stale`` lists stored
 runs whose code differs from the checkout, and every table rendered from such runs says so. A
 change that moves code without moving numbers is accepted only with a proof, recorded in
-``code_equivalence.json`` beside the runs (:mod:`sccnb.equivalence`).
+``code_equivalence.json`` beside the runs (:mod:`sccnb.training.equivalence`).
 
 ``results/runs/<id>/`` holds::
 
@@ -42,10 +42,10 @@ Concurrent requests for the same run (``make -j``) serialise on a lock file. A s
 found by its id, its folder, a weights file in it or a shipped model's name
 (:func:`resolve_run`, :data:`SHIPPED`).
 
-Dependencies go one way: this module builds on :mod:`sccnb.config`, :mod:`sccnb.provenance`,
-the model and the data fingerprint; :mod:`sccnb.evaluate`, :mod:`sccnb.train` and everything
-that applies or reports a run build on it (``tests/test_imports.py`` checks that the package's
-imports have no circle).
+Dependencies go one way: this module builds on :mod:`sccnb.training.config`,
+:mod:`sccnb.provenance`, the model and the data fingerprint; :mod:`sccnb.training.evaluate`,
+:mod:`sccnb.training.train` and everything that applies or reports a run build on it
+(``tests/test_imports.py`` checks that the package's imports have no circle).
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import CheckpointError, ConfigError, NotFound
+from ..provenance import REPO_ROOT, atomic_write_bytes, file_lock
 from .config import TrainConfig, portable_path
-from .errors import CheckpointError, ConfigError, NotFound
-from .provenance import REPO_ROOT, atomic_write_bytes, file_lock
 
 __all__ = ["default_runs_root", "run_id", "identity", "Run", "run_lock", "code_fingerprint",
            "data_identity", "build_for", "model_from_state", "load_weights", "check_checkpoint",
@@ -79,20 +79,19 @@ run_lock = file_lock  # the lock a run folder's writers share
 LATER_FIELDS: dict[str, Any] = {"amp": "auto", "channels_last": "auto", "box_jitter": "none"}
 
 # The modules whose code changes a run's numbers (relative to the package). Left out of their
-# fingerprint: command-line glue (top-level ``add_arguments`` and ``run``) and the scheduling of
-# runs (``ensure_run``, ``ensure_runs``, ``_ensure_worker``: which runs train, where, in which
-# process -- not how).
+# fingerprint: the scheduling of runs (``ensure_run``, ``ensure_runs``, ``_ensure_worker``: which
+# runs train, where, in which process -- not how).
 CODE_FILES = (
     "model/__init__.py", "model/attention.py", "model/backbone.py", "model/graph.py",
-    "model/scc.py", "losses.py", "layouts.py", "metrics.py", "train.py", "evaluate.py",
+    "model/scc.py", "layouts.py", "metrics.py", "training/losses.py", "training/train.py",
+    "training/evaluate.py",
     "data/_io.py", "data/augment.py", "data/crops.py", "data/datasets.py", "data/pdb.py",
     "data/prepare.py", "data/records.py", "data/w300.py", "data/wflw.py", "data/cofw.py",
     "data/synth/__init__.py", "data/synth/generator.py", "data/synth/geometry.py",
     "data/synth/render.py", "data/synth/sampling.py", "data/synth/shape_model.npz",
     "data/stats/box_jitter_dlib-hog.json", "data/stats/box_jitter_dlib-hog-refined.json",
 )
-_CLI_NAMES = {"add_arguments", "run", "ensure_run", "ensure_runs", "_ensure_worker",
-              "_ensure_worker_indexed"}
+_SCHEDULING_NAMES = {"ensure_run", "ensure_runs", "_ensure_worker", "_ensure_worker_indexed"}
 
 
 def default_runs_root() -> Path:
@@ -105,7 +104,7 @@ def data_identity(cfg) -> str:
     """``""`` for SynthFace, else ``"<dataset>:<fingerprint>"`` of the data under data_root."""
     if not cfg.data_root:
         return ""
-    from .data.fingerprint import data_fingerprint
+    from ..data.fingerprint import data_fingerprint
 
     root = Path(cfg.data_root).expanduser()
     if not root.exists():
@@ -139,11 +138,12 @@ def _strip(tree: ast.AST) -> ast.AST:
     """Drop docstrings everywhere and the command-line functions at module level."""
     if isinstance(tree, ast.Module):
         tree.body = [n for n in tree.body if not (
-            isinstance(n, ast.FunctionDef) and n.name in _CLI_NAMES)]
+            isinstance(n, ast.FunctionDef) and n.name in _SCHEDULING_NAMES)]
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
     return tree
 
@@ -159,13 +159,14 @@ def _file_fingerprint(path: Path) -> str:
 def code_fingerprint() -> dict[str, Any]:
     """``{"digest": 12 hex over all, "files": {file: 12 hex}}`` for :data:`CODE_FILES` as they
     are in this checkout (comments, docstrings and formatting don't count)."""
-    pkg = Path(__file__).resolve().parent
+    pkg = Path(__file__).resolve().parents[1]  # sccnb/
     files = {name: _file_fingerprint(pkg / name) for name in CODE_FILES if (pkg / name).exists()}
     digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
     return {"digest": digest, "files": files}
 
 
-# --- proofs that a code change keeps every number (written by sccnb.equivalence) -------------
+# --- proofs that a code change keeps every number (written by sccnb.training.equivalence)
+# -------------
 LEDGER_NAME = "code_equivalence.json"
 
 
@@ -214,11 +215,11 @@ def _equivalent_digests(path: str, state, current: str) -> frozenset[str]:
 
 
 def pin_worker() -> None:
-    """Pool initializer of the training workers (:func:`sccnb.train.ensure_runs`): pin the commit
-    (:func:`sccnb.provenance.pin_commit`) and the code fingerprint (:func:`code_fingerprint`,
+    """Pool initializer of the training workers (:func:`sccnb.training.train.ensure_runs`): pin the
+    commit (:func:`sccnb.provenance.pin_commit`) and the code fingerprint (:func:`code_fingerprint`,
     cached per process) to the code this worker just imported. It lives here, not in
     :mod:`sccnb.provenance`, so that provenance depends on nothing that depends on it."""
-    from .provenance import pin_commit
+    from ..provenance import pin_commit
 
     pin_commit()
     code_fingerprint()
@@ -227,7 +228,7 @@ def pin_worker() -> None:
 # --- models ----------------------------------------------------------------------------------
 def build_for(cfg: TrainConfig, shapes=None, mask=None):
     """The model a config describes (``shapes``: training landmarks in the 256 frame)."""
-    from .model import build_model
+    from ..model import build_model
 
     return build_model(cfg.num_landmarks, head=cfg.head, k=cfg.k, features=cfg.features,
                        attention=cfg.attention, dynamic=cfg.dynamic, shapes=shapes, mask=mask,
@@ -482,7 +483,7 @@ class Run:
 
     def seal_weights(self) -> dict[str, Any]:
         """Record the digests of the weight files present now (after training or export)."""
-        from .provenance import write_json
+        from ..provenance import write_json
 
         seal = self._seal()  # {} when there is none yet
         for path in (self.best_weights, self.half_weights):
@@ -599,14 +600,15 @@ def stale_runs(runs: list[Run]) -> list[tuple[Run, str]]:
 # --- a run by name: a shipped model, a run id, a folder or a weights file --------------------
 @dataclass(frozen=True)
 class ShippedModel:
-    """A model that ships with the study: its run and what it is (:mod:`sccnb.zoo` loads it)."""
+    """A model that ships with the study: its run and what it is (:mod:`sccnb.inference.zoo` loads
+    it)."""
 
     run_id: str  # the run under results/runs/ (the seed-0 run of its evidence arm)
     description: str
 
 
 # name -> run: the seed-0 runs of the long-schedule arms of the committed real-faces evidence,
-# their weights committed in half precision (sccnb.zoo describes them). A test checks that
+# their weights committed in half precision (sccnb.inference.zoo describes them). A test checks that
 # the ids are those of the long-schedule evidence configs' seed-0 runs
 # (sccnb.study.real300w.SHIPPED_ARMS).
 SHIPPED: dict[str, ShippedModel] = {
@@ -661,7 +663,7 @@ def record(cfg: TrainConfig) -> dict[str, Any]:
     train["data_root"] = portable_path(cfg.data_root)
     data: dict[str, Any] = {"root": train["data_root"] or "SynthFace (generated)"}
     if cfg.data_root:
-        from .data.fingerprint import data_fingerprint
+        from ..data.fingerprint import data_fingerprint
 
         fp = data_fingerprint(cfg.dataset, Path(cfg.data_root).expanduser())
         data.update(fingerprint=str(fp), files=fp.files, annotation_files=fp.annotations)

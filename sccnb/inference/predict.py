@@ -3,14 +3,14 @@
 Each image is cropped the way the model was trained (a square of ``crop_scale`` × the face
 box, resized to the input size), the model predicts in the crop, and the points are mapped back
 to the photo's pixel coordinates (0-based pixel centres). Without box options a face detector
-finds every face (:mod:`sccnb.detect`: dlib's HOG detector, its boxes mapped to the kind the
-model was trained on by the run's calibration); ``--whole-image`` takes the whole image as the
+finds every face (:mod:`sccnb.inference.detect`: dlib's HOG detector, its boxes mapped to the kind
+the model was trained on by the run's calibration); ``--whole-image`` takes the whole image as the
 face: the crop is the image's bounding square (scale 1), which suits photos that are already
-face crops. ``--model NAME`` uses a model that ships with the study (:mod:`sccnb.zoo`).
-Every path goes through :class:`sccnb.zoo.Landmarker`, the one way from a photo to landmarks. On
-detector boxes each face is cropped again on the extent of its predicted points
-(``--refine PASSES``, default :data:`sccnb.zoo.DEFAULT_REFINE` for 300-W models; 0 on boxes you
-give).
+face crops. ``--model NAME`` uses a model that ships with the study (:mod:`sccnb.inference.zoo`).
+Every path goes through :class:`sccnb.inference.zoo.Landmarker`, the one way from a photo to
+landmarks. On detector boxes each face is cropped again on the extent of its predicted points
+(``--refine PASSES``, default :data:`sccnb.inference.zoo.DEFAULT_REFINE` for 300-W models; 0 on
+boxes you give).
 
 A box file is CSV with a header ``image,x_min,y_min,x_max,y_max`` (0-based pixels; ``image`` as
 given on the command line or its file name), or ``image,x,y,w,h`` (``x_max = x + w``); without a
@@ -35,13 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.records import DataFormatError
-from .data.validate import MIN_SIDE as MIN_BOX_SIDE  # a face box's least side, shared
-from .errors import DataError
-from .runs import Run
+from ..data.records import DataFormatError
+from ..data.validate import MIN_SIDE as MIN_BOX_SIDE  # a face box's least side, shared
+from ..errors import DataError
+from ..training.runs import Run
 
 __all__ = ["BoxFile", "load_boxes", "boxes_from_pts", "predict_images", "predict_detected",
-           "expand_images", "add_arguments", "run"]
+           "expand_images"]
 
 
 # header of a box file (after "image") -> how its four numbers read
@@ -122,7 +122,7 @@ def _is_header(row: list[str]) -> bool:
 
 def boxes_from_pts(images: list[str | Path]) -> dict[str, np.ndarray]:
     """``image -> landmark extent`` of the ``.pts`` file next to each image."""
-    from .data import read_pts
+    from ..data import read_pts
 
     boxes = BoxFile()
     for image in map(Path, images):
@@ -139,7 +139,7 @@ def _box_of(image_path: Path, boxes: dict[str, np.ndarray], names: list[str], wi
             height: int) -> np.ndarray:
     """The box of ``image_path`` in ``boxes`` (by the path as given, then by the file name),
     checked against its ``width x height`` image (:func:`sccnb.data.validate.check_box`)."""
-    from .data.validate import check_box
+    from ..data.validate import check_box
 
     key = str(image_path)
     if key not in boxes and image_path.name in boxes:
@@ -159,7 +159,7 @@ def _box_of(image_path: Path, boxes: dict[str, np.ndarray], names: list[str], wi
 def check_inputs(images: list[str], boxes: dict[str, np.ndarray] | None) -> None:
     """Every image's box (or, without boxes, the image itself) checked from the image's size
     alone, before a model is loaded or an output written."""
-    from .data.validate import MIN_SIDE, check_points, image_size, pts_point_line
+    from ..data.validate import MIN_SIDE, check_points, image_size, pts_point_line
 
     names = [Path(p).name for p in images]
     for image in map(Path, images):
@@ -177,13 +177,13 @@ def check_inputs(images: list[str], boxes: dict[str, np.ndarray] | None) -> None
 def predict_images(run: Run, images: list[str | Path], boxes: dict[str, np.ndarray] | None = None,
                    device: str = "cpu", weights: str | Path | None = None,
                    refine: int = 0) -> list[dict]:
-    """Landmarks for each image through :class:`sccnb.zoo.Landmarker` (the one inference
+    """Landmarks for each image through :class:`sccnb.inference.zoo.Landmarker` (the one inference
     path): on its box in ``boxes`` (training kind), or without boxes on the whole image (its
     bounding square is the crop). Returns dicts with the image path, its box (None for the whole
     image), the landmarks ``(N, 2)`` in image pixels and the layout. ``weights``: a weights file
     of the run other than its best (default: best.pt, else best_fp16.pt); ``refine``: re-crop
     passes."""
-    from .data.validate import read_rgb
+    from ..data.validate import read_rgb
     from .zoo import Landmarker, whole_image_box
 
     if weights is not None:
@@ -203,7 +203,7 @@ def predict_images(run: Run, images: list[str | Path], boxes: dict[str, np.ndarr
 
 
 def _layout(cfg) -> str:
-    from .data.datasets import DATASETS
+    from ..data.datasets import DATASETS
 
     return DATASETS[cfg.dataset].layout
 
@@ -230,8 +230,8 @@ def write_overlay(result: dict, out: Path, name: str | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .data.validate import read_rgb
-    from .plots import draw_landmarks
+    from ..data.validate import read_rgb
+    from ..plots import draw_landmarks
 
     image = read_rgb(result["image"])
     h, w = image.shape[:2]
@@ -275,7 +275,7 @@ def overlay_faces(result: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .data.validate import read_rgb
+    from ..data.validate import read_rgb
     from .zoo import draw_faces
 
     image = read_rgb(result["image"])

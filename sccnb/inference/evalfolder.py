@@ -7,11 +7,11 @@ A model only evaluates faces of its own landmark layout (a 68-point model on 68-
 Boxes (``--boxes``): ``protocol`` crops around the box the dataset's protocol gives (300-W: the
 landmark extent; WFLW and COFW: their rectangles), exactly as the run's own evaluation does, so a
 run's test faces give its committed NME; ``detector`` crops around the detector's boxes mapped by
-the run's calibration (:mod:`sccnb.detect`), scored on the faces the detector found, once as
-they are and once re-cropped on the predicted points (``detector_refined``,
-:data:`sccnb.zoo.DEFAULT_REFINE` passes: what ``predict`` does with a photo); ``both`` does
-both. Every prediction goes through :class:`sccnb.zoo.Landmarker`, the path photos take.
-Outputs under ``--out``: ``per_image.csv`` (one row per face and box kind: name, NME,
+the run's calibration (:mod:`sccnb.inference.detect`), scored on the faces the detector found, once
+as they are and once re-cropped on the predicted points (``detector_refined``,
+:data:`sccnb.inference.zoo.DEFAULT_REFINE` passes: what ``predict`` does with a photo); ``both``
+does both. Every prediction goes through :class:`sccnb.inference.zoo.Landmarker`, the path photos
+take. Outputs under ``--out``: ``per_image.csv`` (one row per face and box kind: name, NME,
 detected, the box), ``summary.json`` (NME, FR@0.1, AUC@0.1 per box kind, detection rate, the
 calibration, provenance) and ``ced.png`` (the cumulative error distribution).
 
@@ -32,19 +32,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data.folder import FORMATS, read_folder
-from .data.records import FaceRecord
+from ..data.folder import FORMATS, read_folder
+from ..data.records import FaceRecord
 
 __all__ = ["BOX_KINDS", "OUTPUTS", "check_records", "evaluate_records", "evaluate_folder",
-           "detector_vs_protocol", "refined_boxes", "run_box_spread", "link_split", "plot_ced",
-           "main"]
+           "detector_vs_protocol", "refined_boxes", "run_box_spread", "link_split", "plot_ced"]
 
 BOX_KINDS = ("protocol", "detector", "both")
 
 
 def _check_layout(run, records: list[FaceRecord], where: str) -> None:
-    from .data.datasets import DATASETS
-    from .layouts import get_layout
+    from ..data.datasets import DATASETS
+    from ..layouts import get_layout
 
     layout = DATASETS[run.train_config.dataset].layout
     found = sorted({r.layout for r in records})
@@ -67,8 +66,8 @@ def evaluate_records(run, records: list[FaceRecord], center_on: str, boxes: str 
                      fit_missing: bool = True, where: str = "the data",
                      refine: int | None = None, sweep: tuple[int, ...] = ()
                      ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Evaluate ``run`` on ``records`` (one layout) through :class:`sccnb.zoo.Landmarker`, the
-    path photos take. Returns the per-image table (a ``boxes`` column says which box kind each
+    """Evaluate ``run`` on ``records`` (one layout) through :class:`sccnb.inference.zoo.Landmarker`,
+    the path photos take. Returns the per-image table (a ``boxes`` column says which box kind each
     row used; ``nme`` is NaN where the detector missed the face) and the summary: per box kind,
     ``{"count", "nme", "fr", "auc", "auc_coarse"}`` over the faces it scored (fractions, like
     ``metrics.json``), plus for detector boxes the detection rate, the protocol boxes' summary
@@ -76,12 +75,13 @@ def evaluate_records(run, records: list[FaceRecord], center_on: str, boxes: str 
 
     Box kinds: ``protocol``; ``detector`` (calibrated detector boxes, no re-crop); and, for a
     model that can refine (300-W), ``detector_refined``: the same boxes with ``refine`` re-crop
-    passes (default :data:`sccnb.zoo.DEFAULT_REFINE`), the photo path's default. ``sweep``:
-    also score these numbers of passes on the detected faces (``summary["refine_passes"]``)."""
-    from .data.crops import face_box
+    passes (default :data:`sccnb.inference.zoo.DEFAULT_REFINE`), the photo path's default.
+    ``sweep``: also score these numbers of passes on the detected faces
+    (``summary["refine_passes"]``)."""
+    from ..data.crops import face_box
+    from ..metrics import summarise
+    from ..training.evaluate import per_image_table
     from .detect import detect_records, get_detector, matched_boxes
-    from .evaluate import per_image_table
-    from .metrics import summarise
     from .zoo import Landmarker
 
     if boxes not in BOX_KINDS:
@@ -146,7 +146,7 @@ def plot_ced(table: pd.DataFrame, title: str, path: str | Path, threshold: float
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .metrics import auc, ced
+    from ..metrics import auc, ced
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for kind, group in table.groupby("boxes", sort=False):
@@ -174,7 +174,7 @@ def check_records(records: list[FaceRecord]) -> None:
     """Every face's points and box checked against its image (:mod:`sccnb.data.validate`:
     finite, not far outside it, not all outside it; the message names the file and line)
     before any crop is made."""
-    from .data.validate import check_record
+    from ..data.validate import check_record
 
     for record in records:
         check_record(record)
@@ -186,12 +186,12 @@ def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
                     refine: int | None = None) -> dict[str, Any]:
     """Evaluate ``run`` on the faces at ``path`` (format ``fmt``); with ``out``, write
     ``per_image.csv``, ``summary.json`` and ``ced.png`` there (files of those names that sccnb
-    did not write are refused, or with ``force`` kept renamed: :mod:`sccnb.outputs`). Returns
-    the summary dict."""
-    from .config import portable_path
-    from .data.datasets import DATASETS
+    did not write are refused, or with ``force`` kept renamed: :mod:`sccnb.inference.outputs`).
+    Returns the summary dict."""
+    from ..data.datasets import DATASETS
+    from ..provenance import atomic_write_text, provenance, write_json
+    from ..training.config import portable_path
     from .outputs import check_outputs, claim_outputs
-    from .provenance import atomic_write_text, provenance, write_json
 
     records = read_folder(fmt, path)
     check_records(records)
@@ -216,7 +216,7 @@ def evaluate_folder(run, fmt: str, path: str | Path, boxes: str = "protocol",
 
 # --- a run's held-out faces ------------------------------------------------------------------
 def _test_records(run, split: str | None) -> tuple[list[FaceRecord], str]:
-    from .data.datasets import DATASETS
+    from ..data.datasets import DATASETS
     from .detect import run_records
 
     splits = DATASETS[run.train_config.dataset].tests if split is None else (split,)
@@ -237,13 +237,13 @@ def detector_vs_protocol(run, detector: str = "dlib-hog", device: str = "cpu",
          "protocol_on_detected": summary over the faces the detector found,
          "detector_boxes":       summary over the same faces, cropped on the detector's boxes,
          "detector_refined":     the same, re-cropped ``refine`` times on the predicted points
-                                 (300-W models: :data:`sccnb.zoo.DEFAULT_REFINE`),
+                                 (300-W models: :data:`sccnb.inference.zoo.DEFAULT_REFINE`),
          "refine": that number, "refine_passes": {passes: summary} for each of ``sweep``,
          "calibration":          the run's calibration (fitted on its training faces)}
 
     each summary ``{"count", "nme", "fr", "auc", "auc_coarse"}`` with NME and FR as fractions.
     A missing calibration is fitted and stored first (``fit_missing``)."""
-    from .data.datasets import DATASETS
+    from ..data.datasets import DATASETS
 
     records, split_name = _test_records(run, split)
     _, summary = evaluate_records(run, records, DATASETS[run.train_config.dataset].center_on,
@@ -286,7 +286,7 @@ def refined_boxes(run, records: list[FaceRecord], boxes: np.ndarray, refine: int
                   device: str = "cpu") -> np.ndarray:
     """The box of the last crop the photo path makes with ``refine`` re-crop passes from
     ``boxes`` (training kind; NaN rows kept as NaN): the extent of the points predicted on the
-    pass before (:class:`sccnb.zoo.Landmarker`)."""
+    pass before (:class:`sccnb.inference.zoo.Landmarker`)."""
     from .zoo import Landmarker, points_extent
 
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -303,11 +303,11 @@ def refined_boxes(run, records: list[FaceRecord], boxes: np.ndarray, refine: int
 
 def run_box_spread(run, detector: str = "dlib-hog", max_faces: int | None = None,
                    with_offsets: bool = False, refine: int = 0) -> dict[str, Any]:
-    """:func:`sccnb.detect.box_spread` on the run's training faces (those its calibration is
-    fitted on), with its stored calibration (fitted first when missing, without storing it).
+    """:func:`sccnb.inference.detect.box_spread` on the run's training faces (those its calibration
+    is fitted on), with its stored calibration (fitted first when missing, without storing it).
     With ``with_offsets``, also ``"offsets"``: the per-face rows of
-    :func:`sccnb.detect.box_offsets`. With ``refine`` > 0, the spread is that of the box the
-    photo path's last crop uses after that many re-crop passes from the calibrated detector box
+    :func:`sccnb.inference.detect.box_offsets`. With ``refine`` > 0, the spread is that of the box
+    the photo path's last crop uses after that many re-crop passes from the calibrated detector box
     (:func:`refined_boxes`), the boxes the run's own predictions give."""
     from .detect import (box_offsets, box_spread, matched_boxes, offset_spread, offsets_from,
                          training_detections)

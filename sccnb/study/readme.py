@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .provenance import REPO_ROOT, atomic_write_text
+from ..provenance import REPO_ROOT, atomic_write_text
 
 __all__ = ["render_results", "update_readme", "START", "END", "PHOTOS_START", "PHOTOS_END"]
 
@@ -312,7 +312,7 @@ def update_readme(readme: Path = REPO_ROOT / "README.md", check: bool = False,
     """Replace the generated blocks: the README's results and its photo table (shipped models),
     and ``photos_page``'s photo table (with the retrainings tried); returns True if any changed
     (or would)."""
-    from .study.photos import photo_table
+    from .photos import photo_table
 
     changed = _replace_blocks(readme, [
         (START, END, lambda: render_results(**kw)),

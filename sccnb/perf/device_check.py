@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .provenance import REPO_ROOT, atomic_write_text, provenance, write_json
+from ..provenance import REPO_ROOT, atomic_write_text, provenance, write_json
 
 __all__ = ["Step", "STEPS", "SIZES", "plan", "run_steps", "reduced_schedule", "render_summary",
-           "train_real300w", "write_environment", "write_archive", "add_arguments", "run"]
+           "write_environment", "write_archive", "default_data_root"]
 
 SIZES = ("auto", "full", "smoke")
 LIMIT_FACTOR = 2.0  # a step is stopped after this many times its budget (full size)
@@ -50,7 +50,7 @@ DEFAULT_EPOCHS = 20  # the real300w profile's 300 epochs, reduced so that its 6 
 # (two threads fighting other jobs for two cores can be many times slower)
 SMOKE_OVERRIDES = dict(input_size=64, depth=18, width=8, epochs=1, batch_size=8, max_train=24,
                        lr_milestones=[1], progress=False, threads=1)
-BENCHMARKS = ("training", "pipeline", "inference")  # the GPU benchmarks of sccnb.bench
+BENCHMARKS = ("training", "pipeline", "inference")  # the GPU benchmarks of sccnb.perf.bench
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class StepRun:
 def reduced_schedule(epochs: int, profile: str = "real300w") -> dict[str, Any]:
     """The profile's schedule shortened to ``epochs``, its learning-rate drops kept at the same
     fractions of training (real300w: 150 and 250 of 300 epochs -> 10 and 17 of 20)."""
-    from .config import PROFILES, TrainConfig
+    from ..training.config import PROFILES, TrainConfig
 
     settings = PROFILES[profile]
     full = settings.get("epochs", TrainConfig.epochs)
@@ -340,7 +340,7 @@ def render_summary(summary: dict[str, Any]) -> str:
 
 # --- the environment step (its own process: a broken driver cannot take the check down) ------
 def write_environment(path: Path) -> dict[str, Any]:
-    """:func:`sccnb.device.device_report` plus an NCCL all-reduce (or why not), to ``path``."""
+    """:func:`sccnb.perf.device.device_report` plus an NCCL all-reduce (or why not), to ``path``."""
     import torch
 
     from .device import all_reduce_check, as_json, device_report
@@ -379,45 +379,6 @@ def write_archive(results: Path, archive: Path) -> int:
             tar.add(f, arcname=str(f.relative_to(results.parent)))
     os.replace(tmp, archive)
     return len(files)
-
-
-# --- the real-faces training step (its own process) ------------------------------------------
-def train_real300w(record: Path, data_root: Path, overrides: dict[str, Any],
-                   budget_s: float = 0.0) -> dict[str, Any]:
-    """Train (or load) the runs of the real-faces table -- :func:`sccnb.study.real300w.
-    evidence_configs` of its SCC-vs-FC comparison, in that priority order -- with the profile
-    ``real300w`` and ``overrides``, into the run store (``$SCCNB_RUNS``). With ``budget_s`` > 0
-    a run starts only if the seconds spent so far plus the longest run so far stay within it.
-    ``record`` (JSON) is rewritten after every run."""
-    from .runs import run_id
-    from .study import real300w
-    from .study.common import StudySetup
-    from .train import ensure_run
-
-    setup = StudySetup(profile="real300w", data_root=str(data_root), overrides=overrides)
-    configs = real300w.evidence_configs(setup, only=("scc_vs_fc",))
-    rec: dict[str, Any] = {
-        "profile": "real300w", "overrides": overrides, "epochs": configs[0].epochs,
-        "budget_s": budget_s or None,
-        "runs": [{"id": run_id(c), "head": c.head, "seed": c.seed, "status": "pending",
-                  "seconds": None} for c in configs]}
-    write_json(record, rec)
-    started, longest = time.time(), 0.0
-    for row, cfg in zip(rec["runs"], configs):
-        if budget_s and time.time() - started + longest > budget_s:
-            row["status"] = "not started: the budget left is shorter than a run"
-            continue
-        row["status"] = "running"
-        write_json(record, rec)
-        t0 = time.time()
-        run = ensure_run(cfg)
-        row.update(status="done", seconds=time.time() - t0,
-                   heldout_nme=run.metrics["splits"]["heldout"]["summary"]["full"]["nme"])
-        longest = max(longest, row["seconds"])
-        write_json(record, rec)
-    rec["elapsed_s"] = time.time() - started
-    write_json(record, rec)
-    return rec
 
 
 # --- where the real faces are -------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Training: the loop that turns a config (:mod:`sccnb.config`, named profiles plus overrides)
-into a stored run (:mod:`sccnb.runs`), evaluated by :mod:`sccnb.evaluate`.
+"""Training: the loop that turns a config (:mod:`sccnb.training.config`, named profiles plus
+overrides) into a stored run (:mod:`sccnb.training.runs`), evaluated by
+:mod:`sccnb.training.evaluate`.
 
-:func:`train` is a composition of steps that other code (the benchmarks, :mod:`sccnb.bench`)
+:func:`train` is a composition of steps that other code (the benchmarks, :mod:`sccnb.perf.bench`)
 reuses instead of copying the loop, as HRNet-Facial's ``train``/``validate`` per epoch:
 
 * :func:`setup_training` -- model, optimiser, loss, augmentation, PDB repeats, resume
@@ -41,12 +42,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..data.prepare import Data, prepare_data, synth_root
+from ..layouts import flip_permutation
+from ..provenance import atomic_write_bytes, atomic_write_text, provenance, write_json
 from .config import PROFILES, TrainConfig, config_from_json, resolve_config
-from .data.prepare import Data, data_root, prepare_data, synth_root
 from .evaluate import evaluate_run, predict
-from .layouts import flip_permutation
 from .losses import build_loss
-from .provenance import atomic_write_bytes, atomic_write_text, provenance, write_json
 from .runs import Run, build_for, default_runs_root, model_from_state, record, run_id, run_lock
 
 __all__ = ["TrainConfig", "PROFILES", "resolve_config", "config_from_json", "prepare_data",
@@ -101,7 +102,7 @@ def augment_preset(name: str, box_jitter: str = "none", crop_scale: float = 1.25
     """The named augmentation: ``paper`` (Sec. 4.2), ``light`` (smaller rotation and
     translation, for the short CPU schedule) or ``none``; with ``box_jitter`` other than
     ``"none"``, also that measured detector-box spread (``sccnb.data.augment.BoxJitter``)."""
-    from .data.augment import AugmentConfig, load_box_jitter
+    from ..data.augment import AugmentConfig, load_box_jitter
 
     presets = {"paper": AugmentConfig(), "light": AugmentConfig(rotation=15.0, translation=10.0),
                "none": AugmentConfig.none()}
@@ -118,7 +119,7 @@ def make_batch(crops, idx: torch.Tensor, flip: torch.Tensor, aug, gen: torch.Gen
     """One training batch: index the cached uint8 crops on their device, augment image and
     landmarks together, normalise; targets scaled to the ``ref_size`` frame of the loss.
     ``channels_last`` (None = on CUDA only) sets the images' memory format."""
-    from .data.augment import augment_batch, normalize
+    from ..data.augment import augment_batch, normalize
 
     dev = crops.images.device
     images, points = augment_batch(crops.images[idx.to(dev)], crops.landmarks[idx.to(dev)],
@@ -225,7 +226,7 @@ def setup_training(cfg: TrainConfig, data: Data, device: torch.device, *,
     processes, ``torch.compile``), optimiser, loss, augmentation and the PDB repeats of
     ``data.train``; resumed from ``run_dir/checkpoint.pt`` when that file exists.
     ``rank``/``world`` place this process in a DistributedDataParallel group."""
-    from .data.pdb import pdb_repeats
+    from ..data.pdb import pdb_repeats
 
     train_set = data.train.to(device)
     shapes = data.train.shapes_in(REF_SIZE)
@@ -270,7 +271,7 @@ def setup_training(cfg: TrainConfig, data: Data, device: torch.device, *,
 def begin_epoch(state: TrainState, epoch: int) -> Epoch:
     """The top of an epoch: training mode, the epoch's shuffled order (with PDB's repeats) and
     its augmentation generator."""
-    from .data.pdb import epoch_indices
+    from ..data.pdb import epoch_indices
 
     state.net.train()
     order = torch.as_tensor(epoch_indices(state.repeats, epoch, state.cfg.seed))
@@ -320,7 +321,7 @@ def run_epoch(state: TrainState, epoch: int) -> dict[str, Any]:
 def validation_nme(state: TrainState) -> float:
     """The model's mean NME on the validation crops (carved from the training data: model
     selection never sees the test set), in the config's numerics."""
-    from .metrics import nme
+    from ..metrics import nme
 
     val = state.data.val
     pred = predict(state.model, val, state.device, ref_size=REF_SIZE, bf16=state.bf16,
@@ -434,7 +435,7 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
             for name in ("checkpoint.pt", "metrics.json", "best.pt", "weights.json"):
                 (run_dir / name).unlink(missing_ok=True)
             if run.half_weights.is_file():  # not the records' weights either: kept aside, and
-                import sys                  # exported afresh from the new best.pt below
+                import sys  # exported afresh from the new best.pt below
 
                 had_half = True
                 aside = run.half_weights.with_name(
@@ -447,7 +448,7 @@ def ensure_run(cfg: TrainConfig, runs_root: str | Path | None = None, *,
 
             check_checkpoint(run_dir / "checkpoint.pt")
         if cfg.data_root:  # a .mat that cannot even be opened: named before training starts
-            from .data.check import probe_files
+            from ..data.check import probe_files
 
             probe_files(cfg.dataset, cfg.data_root)
         try:
