@@ -1,5 +1,10 @@
 """sccnb: a reproducibility study of "Fast and Accurate: Structure Coherence Component for Face
-Alignment" (Zhu et al., ECCV 2020)."""
+Alignment" (Zhu et al., ECCV 2020).
+
+The package on floors, each importing only from those below (docs/architecture.md): ``errors``,
+``provenance``, ``layouts``, ``metrics``, ``plots``; ``data``, ``model``; ``training``;
+``inference``, ``perf``; ``study``; ``cli``.
+"""
 
 __version__ = "0.1.0"
 

@@ -13,6 +13,9 @@ names: ``from .x import y`` to ``x``, or to ``x.y`` when ``y`` is a module; ``im
   its reason; it is empty.
 * The command line lives in ``sccnb/cli/``: no other module imports ``argparse`` or anything of
   ``sccnb.cli`` (``__main__`` only calls it).
+* A name is imported from the module that defines it, not through one that only imports it (a
+  re-export hub); package ``__init__`` files that gather an API (``sccnb.data``) are the
+  exception. This holds for the package, the tests and the notebooks.
 * The subpackages are floors (:data:`LAYERS`): a module imports only from its own group or from a
   lower floor, never from a group beside it or above it, and every module belongs to a group.
 """
@@ -20,6 +23,7 @@ names: ``from .x import y`` to ``x``, or to ``x.y`` when ``y`` is a module; ``im
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -172,6 +176,91 @@ def _defined(path: Path) -> set[str]:
             todo += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", []),
                      *(s for h in getattr(node, "handlers", []) for s in h.body)]
     return names
+
+
+def _own_names(path: Path) -> set[str]:
+    """The names a module defines itself at its top level (imports left out)."""
+    names: set[str] = set()
+    todo = list(ast.parse(path.read_text()).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            todo += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", []),
+                     *(s for h in getattr(node, "handlers", []) for s in h.body)]
+    return names
+
+
+def _sources(package: Path = PACKAGE):
+    """``(label, package the code sits in, parsed code)`` for every module of the package, every
+    test module and every notebook's code cells (IPython magics left out)."""
+    for name, path in module_files(package).items():
+        yield (str(path.relative_to(package.parent)),
+               name if path.name == "__init__.py" else name.rpartition(".")[0],
+               ast.parse(path.read_text()))
+    root = package.parent
+    for path in sorted((root / "tests").glob("*.py")):
+        yield str(path.relative_to(root)), "tests", ast.parse(path.read_text())
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        code = "\n".join(ln for ln in code.splitlines()
+                         if not ln.lstrip().startswith(("%", "!")))
+        yield str(path.relative_to(root)), "notebooks", ast.parse(code)
+
+
+def hub_imports(package: Path = PACKAGE) -> list[str]:
+    """``"where:line: name from module"`` for every name taken from a module (not a package's
+    ``__init__``) that does not define it but only imports it."""
+    modules = module_files(package)
+    own = {}
+    out = []
+    for label, pkg, tree in _sources(package):
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                target = ".".join(pkg.split(".")[:len(pkg.split(".")) - node.level + 1]
+                                  + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target not in modules or modules[target].name == "__init__.py":
+                continue
+            if target not in own:
+                own[target] = _own_names(modules[target])
+            out += [f"{label}:{node.lineno}: {a.name} from {target}" for a in node.names
+                    if f"{target}.{a.name}" not in modules and a.name not in own[target]
+                    and a.name != "*"]
+    return out
+
+
+def test_names_are_imported_from_where_they_are_defined():
+    """``from sccnb.training.train import resolve_config`` works (train imports it) but hides
+    where the function lives: notebooks and tests followed such re-exports before (issue 23)."""
+    found = hub_imports()
+    assert not found, "imported through a module that only re-exports them:\n  " + \
+        "\n  ".join(found)
+
+
+def test_the_hub_check_finds_a_re_export(tmp_path):
+    pkg = tmp_path / "sccnb"
+    (pkg / "sub").mkdir(parents=True)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    (pkg / "__init__.py").write_text("from .low import f\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "low.py").write_text("def f():\n    pass\n")
+    (pkg / "sub" / "hub.py").write_text("from ..low import f\n\ndef g():\n    return f()\n")
+    (tmp_path / "tests" / "test_x.py").write_text("from sccnb.sub.hub import f, g\n"
+                                                  "from sccnb import f\n")
+    (tmp_path / "notebooks" / "n.ipynb").write_text(json.dumps({"cells": [
+        {"cell_type": "code", "source": ["%matplotlib inline\n", "from sccnb.sub.hub import f"]}]}))
+    assert hub_imports(pkg) == ["tests/test_x.py:1: f from sccnb.sub.hub",
+                                "notebooks/n.ipynb:1: f from sccnb.sub.hub"]
 
 
 def test_every_import_of_the_package_names_something_that_exists():
