@@ -23,9 +23,9 @@ from .common import (CLAIM_NOTES, CONVERGENCE_NOTE, StudySetup, ablation, adjust
                      seed_mean, table_provenance, write_claims)
 from .report import write_table
 
-__all__ = ["run", "ablations", "train_scc_vs_fc", "METHODS", "EVIDENCE", "TABLES", "SHIPPED_ARMS",
-           "SHIPPED_VARIANTS",
-           "evidence_configs", "table_arms", "PAPER_FAMILY", "SHORT_NAMES"]
+__all__ = ["run", "ablations", "train_scc_vs_fc", "METHODS", "EVIDENCE", "TABLES",
+           "SHIPPED_ARMS", "SHIPPED_VARIANTS", "evidence_configs", "table_arms", "PAPER_FAMILY",
+           "SHORT_NAMES"]
 
 METHODS = {"SCC (full model)": {}, "FC baseline (Soft Wing)": dict(head="fc")}
 
