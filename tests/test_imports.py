@@ -159,8 +159,9 @@ def private_imports(package: Path = PACKAGE) -> set[tuple[str, str, str]]:
     return out
 
 
-def _defined(path: Path) -> set[str]:
-    """The names a module binds at its top level (also inside top-level ``if``/``try``)."""
+def _defined(path: Path, imports: bool = True) -> set[str]:
+    """The names a module binds at its top level (also inside top-level ``if``/``try``); with
+    ``imports`` False, only those it defines itself."""
     names: set[str] = set()
     todo = list(ast.parse(path.read_text()).body)
     while todo:
@@ -168,24 +169,8 @@ def _defined(path: Path) -> set[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        elif isinstance(node, (ast.If, ast.Try, ast.With)):
-            todo += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", []),
-                     *(s for h in getattr(node, "handlers", []) for s in h.body)]
-    return names
-
-
-def _own_names(path: Path) -> set[str]:
-    """The names a module defines itself at its top level (imports left out)."""
-    names: set[str] = set()
-    todo = list(ast.parse(path.read_text()).body)
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
+            if imports:
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
@@ -231,7 +216,7 @@ def hub_imports(package: Path = PACKAGE) -> list[str]:
             if target not in modules or modules[target].name == "__init__.py":
                 continue
             if target not in own:
-                own[target] = _own_names(modules[target])
+                own[target] = _defined(modules[target], imports=False)
             out += [f"{label}:{node.lineno}: {a.name} from {target}" for a in node.names
                     if f"{target}.{a.name}" not in modules and a.name not in own[target]
                     and a.name != "*"]
@@ -305,8 +290,8 @@ def layer_violations(graph: dict[str, set[str]]) -> list[str]:
 
 
 def test_every_module_is_on_a_floor():
-    lost = sorted(m for m in module_files() if floor_of(m) is None or floor_of(m)[1] == "front door"
-                  and m != "sccnb")
+    lost = sorted(m for m in module_files()
+                  if floor_of(m) is None or (floor_of(m)[1] == "front door" and m != "sccnb"))
     assert not lost, f"modules in no group of LAYERS (add them to one): {lost}"
 
 
