@@ -29,8 +29,8 @@ from typing import Any
 import torch
 
 __all__ = ["NotAvailable", "needs_cuda", "synchronize", "median_seconds", "cuda_graph_forward",
-           "cuda_graph_latency", "reset_peak_memory", "peak_memory_gib", "all_reduce_check",
-           "device_report", "as_json"]
+           "timing_inputs", "cuda_graph_latency", "reset_peak_memory", "peak_memory_gib",
+           "all_reduce_check", "device_report", "as_json"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,19 @@ def cuda_graph_forward(model: torch.nn.Module, x: torch.Tensor, *, bf16: bool = 
     return replay
 
 
+def timing_inputs(model: torch.nn.Module, batch: int, input_size: int, device: torch.device,
+                  bf16: bool = False, channels_last: bool | None = None
+                  ) -> tuple[torch.nn.Module, torch.Tensor]:
+    """``model`` on ``device`` in eval mode and ``batch`` random images to time its forward pass
+    on, both channels_last when asked (None = as ``bf16``)."""
+    channels_last = bf16 if channels_last is None else channels_last
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(device).eval().to(memory_format=fmt)
+    x = torch.randn(batch, 3, input_size, input_size, device=device).contiguous(
+        memory_format=fmt)
+    return model, x
+
+
 def cuda_graph_latency(model: torch.nn.Module, batch: int, input_size: int,
                        device: torch.device | str, repeats: int = 20, warmup: int = 3,
                        bf16: bool = True, channels_last: bool | None = None
@@ -128,11 +141,7 @@ def cuda_graph_latency(model: torch.nn.Module, batch: int, input_size: int,
     missing = needs_cuda("CUDA-graph latency", device)
     if missing is not None:
         return missing
-    channels_last = bf16 if channels_last is None else channels_last
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device).eval().to(memory_format=fmt)
-    x = torch.randn(batch, 3, input_size, input_size, device=device).contiguous(
-        memory_format=fmt)
+    model, x = timing_inputs(model, batch, input_size, device, bf16, channels_last)
     replay = cuda_graph_forward(model, x, bf16=bf16, warmup=warmup)
     return median_seconds(replay, device, repeats, warmup)
 

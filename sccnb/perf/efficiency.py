@@ -25,7 +25,7 @@ import torch
 
 from ..layouts import get_layout
 from ..model import build_model
-from .device import NotAvailable, cuda_graph_latency, median_seconds
+from .device import NotAvailable, cuda_graph_latency, median_seconds, timing_inputs
 
 __all__ = ["stand_in_shapes", "count_parameters", "count_macs", "time_forward", "efficiency_report"]
 
@@ -61,11 +61,7 @@ def time_forward(model: torch.nn.Module, batch: int, input_size: int, device: to
         if isinstance(seconds, NotAvailable):
             raise ValueError(str(seconds))
         return seconds
-    channels_last = bf16 if channels_last is None else channels_last
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(device).eval().to(memory_format=fmt)
-    x = torch.randn(batch, 3, input_size, input_size, device=device).contiguous(
-        memory_format=fmt)
+    model, x = timing_inputs(model, batch, input_size, device, bf16, channels_last)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext())
 
     def step() -> None:
