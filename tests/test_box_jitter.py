@@ -126,10 +126,11 @@ def test_a_numeric_change_is_refused_by_the_proof(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     pkg = tmp_path / "new" / "sccnb"
     shutil.copytree(repo / "sccnb", pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    src = (pkg / "training" / "losses.py").read_text()
+    losses = pkg / "training" / "losses.py"
+    src = losses.read_text()
     line = "        return torch.where(x < self.omega1, x, large).mean()"
     assert line in src
-    (pkg / "training" / "losses.py").write_text(src.replace(line, line.replace("return ", "return 2 * ")))
+    losses.write_text(src.replace(line, line.replace("return ", "return 2 * ")))
     proof = prove("HEAD", heads=("scc",), package=pkg, runs_root=tmp_path / "store")
     assert not proof["same"]
     assert any(d.startswith("train/scc/weights") for d in proof["differences"]), proof

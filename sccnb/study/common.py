@@ -148,8 +148,9 @@ def arm_matrix(runs: Sequence[Run], split: str, subset: str = "full"
 CONVERGENCE_NOTE = (
     "converged: runs meeting sccnb.training.evaluate.convergence's criterion (the best "
     "validation NME of the last 20 % of epochs improves on the earlier best by < 1 % relative) "
-    "/ all runs; late_trend: the least-squares trend of validation NME over those epochs, in points, mean "
-    "over seeds (negative: still improving when training stopped; sccnb.study.common.late_trend)"
+    "/ all runs; late_trend: the least-squares trend of validation NME over those epochs, in "
+    "points, mean over seeds (negative: still improving when training stopped; "
+    "sccnb.study.common.late_trend)"
     ". The resolution report gives how often the criterion flags a run that has stopped "
     "improving, at the measured epoch-to-epoch noise.")
 
